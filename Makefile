@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:  make run  |  make test
+# Both create .venv from the pinned lock (requirements.lock) when it is missing or stale.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= all
+CONFIG ?=
+
+.PHONY: run test lint venv lock clean-results bench
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=python3.11)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . || \
+	    $(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# The whole study on the embedded synthetic dataset (or CONFIG=overlay.yaml on top of config.yaml).
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile config.yaml $(CONFIG))
+	@echo "Dataset manifest: results/dataset/images.tsv, results/dataset/mcs.tsv, folds: results/dataset/folds.tsv"
+	@echo "Summary: results/dataset/summary.md"
+
+test: $(STAMP)
+	$(BIN)/ruff check src workflow tests benchmarks
+	$(BIN)/snakemake --lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src workflow tests benchmarks
+	$(BIN)/snakemake --lint
+
+# Regenerate requirements.lock from requirements.in in a scratch venv.
+lock:
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet -r requirements.in
+	{ echo "# Pinned lock of requirements.in for Python 3.11 on Linux x86_64 (regenerate: make lock)."; \
+	  .lockvenv/bin/pip freeze | grep -v '^-e'; } > requirements.lock
+	rm -rf .lockvenv
+
+clean-results:
+	rm -rf results data/synthetic

@@ -1,0 +1,22 @@
+# Microcalcification detection study: raw vs dark-channel dehazing vs CLAHE, patch CNNs.
+# Run: snakemake --cores all   (or: make run).  Config: config.yaml, schema in workflow/schemas/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/dataset.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/dataset/folds.tsv",
+        "results/dataset/summary.md",

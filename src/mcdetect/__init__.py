@@ -1,0 +1,3 @@
+"""mcdetect: microcalcification detection study (dehazing vs CLAHE vs raw, patch CNNs)."""
+
+__version__ = "0.1.0"

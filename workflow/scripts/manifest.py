@@ -1,0 +1,31 @@
+"""Rule manifest: pseudonymised images.tsv and mcs.tsv (canonical coordinates) and a summary."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+import pandas as pd
+
+from mcdetect.data.manifest import build_manifest, summarize, write_summary
+from mcdetect.data.sources import read_annotations
+from mcdetect.logs import run
+
+
+def main(log):
+    p = snakemake.params
+    validation = pd.read_csv(snakemake.input.validation, sep="\t", keep_default_na=False)
+    excluded = pd.read_csv(snakemake.input.excluded, sep="\t", keep_default_na=False)
+    annotations = read_annotations(snakemake.input.annotations)
+    images, mcs = build_manifest(
+        snakemake.input.dicoms, p.sources, validation, annotations, spacing_mm=p.spacing_mm,
+        pseudonym_key=p.pseudonym_key,
+    )
+    images.to_csv(snakemake.output.images, sep="\t", index=False)
+    mcs.to_csv(snakemake.output.mcs, sep="\t", index=False, float_format="%.4f")
+    summary = summarize(images, mcs, excluded)
+    write_summary(summary, snakemake.output.summary_json, snakemake.output.summary_md)
+    log.info("manifest: %s", summary)
+
+
+run(main, snakemake.log[0])
