@@ -1,0 +1,91 @@
+"""The workflow end to end on the tiny config: synthesize -> validate -> manifest -> folds."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, breast_like, spot_image
+
+from mcdetect.data.synthetic import read_dicom_phi
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def snakemake(workdir, *args, check=True):
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+           "--configfile", str(REPO / "config.yaml"), str(REPO / "tests/config/tiny.yaml"), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tiny")
+    snakemake(work)
+    return work
+
+
+def test_tiny_study_produces_manifest_and_folds(tiny_run):
+    d = tiny_run / "results/dataset"
+    images = pd.read_csv(d / "images.tsv", sep="\t")
+    mcs = pd.read_csv(d / "mcs.tsv", sep="\t")
+    folds = pd.read_csv(d / "folds.tsv", sep="\t")
+    assert len(images) == 12 and images["patient_id"].nunique() == 3
+    assert set(images["laterality"]) == {"L", "R"} and set(images["view"]) == {"CC", "MLO"}
+    assert (images["presentation_intent"] == "FOR PROCESSING").all()
+    assert len(mcs) == images["n_mcs"].sum() > 0
+    assert ((mcs["x"] >= 0) & (mcs["x"] < 416) & (mcs["y"] >= 0) & (mcs["y"] < 512)).all()
+    assert folds.groupby("patient_id")["fold"].nunique().max() == 1
+    assert set(folds["fold"]) == {0, 1}
+    for rule in ("synthesize", "validate", "manifest", "folds"):
+        assert (tiny_run / f"results/logs/{rule}.log").stat().st_size > 0
+
+
+def test_no_patient_data_reaches_results(tiny_run):
+    phi = set()
+    for dcm in (tiny_run / "data/synthetic/dicom").glob("*.dcm"):
+        phi.update(read_dicom_phi(dcm))
+    assert len(phi) > 12  # names, ids, dates, accession numbers, UIDs
+    phi |= {name.split("^")[0] for name in phi if "^" in name}  # family names alone too
+    leaks = []
+    for f in (tiny_run / "results").rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            leaks += [(f.name, s) for s in phi if s.encode() in data]
+    assert not leaks
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    proc = snakemake(tiny_run, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_generic_source_with_a_bad_file_fails_or_is_skipped(tmp_path, write):
+    data = tmp_path / "in"
+    data.mkdir()
+    good = spot_image(220, 180, 30, 110, base=0, peak=16000)
+    write("in/a.dcm", np.maximum(good, breast_like(220, 180)), patient={"id": "X1"})
+    write("in/b.dcm", breast_like(220, 180, level=11000), patient={"id": "X2"})
+    write("in/c.dcm", breast_like(220, 180, level=10000), patient={"id": "X3"})
+    (data / "broken.dcm").write_bytes(b"\0" * 200)
+    (tmp_path / "mcs.csv").write_text("file,x,y\na.dcm,30,110\n")
+    overlay = tmp_path / "generic.yaml"
+    overlay.write_text(
+        f"dataset:\n  source: generic\n  dicom_dir: {data}\n  annotations: {tmp_path}/mcs.csv\n"
+    )
+    work = tmp_path / "work"
+    failed = snakemake(work, "--configfile", str(REPO / "config.yaml"), str(overlay), check=False)
+    assert failed.returncode != 0
+    log = (work / "results/logs/validate.log").read_text()
+    assert f"{data}/broken.dcm: not a DICOM file" in log
+    snakemake(work, "--configfile", str(REPO / "config.yaml"), str(overlay),
+              "--config", "dataset={'on_bad_image': 'skip'}")
+    excluded = pd.read_csv(work / "results/dataset/excluded.tsv", sep="\t")
+    assert list(excluded["source"]) == ["broken.dcm"]
+    images = pd.read_csv(work / "results/dataset/images.tsv", sep="\t")
+    assert sorted(images["source"]) == ["a.dcm", "b.dcm", "c.dcm"]
