@@ -40,7 +40,7 @@ lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
 	.lockvenv/bin/pip install --quiet -r requirements.in
 	{ echo "# Pinned lock of requirements.in for Python 3.11 on Linux x86_64 (regenerate: make lock)."; \
-	  .lockvenv/bin/pip freeze | grep -v '^-e'; } > requirements.lock
+	  .lockvenv/bin/pip freeze | grep -v -e '^-e' -e '^#'; } > requirements.lock
 	rm -rf .lockvenv
 
 clean-results:

@@ -65,6 +65,14 @@ def test_jpeg2000_compressed_file_decodes_to_the_same_image(write):
     np.testing.assert_array_equal(m.image, plain)
 
 
+def test_jpegls_compressed_file_decodes_to_the_same_image(write):
+    px = (breast_like(256, 200).astype(np.int32) + np.arange(200)[None, :] * 5).astype(np.uint16)
+    plain = read_mammogram(write("plain.dcm", px)).image
+    m = read_mammogram(write("jls.dcm", px, compression="jpegls"))
+    assert m.header.transfer_syntax == "1.2.840.10008.1.2.4.80"
+    np.testing.assert_array_equal(m.image, plain)
+
+
 def test_right_breast_is_flipped_to_chest_wall_left_with_its_annotations(write):
     rows, cols, x, y = 300, 240, 200.0, 120.0  # MC near the right (chest wall) side
     spot = spot_image(rows, cols, x, y, base=0, peak=16000)
