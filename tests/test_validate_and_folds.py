@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import breast_like, spot_image
 
+from conftest import breast_like, spot_image
 from mcdetect.data.folds import assign_folds, check_folds
 from mcdetect.data.manifest import build_manifest, validate_dataset
 from mcdetect.data.sources import DatasetError, read_annotations

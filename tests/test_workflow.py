@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, breast_like, spot_image
 
+from conftest import REPO, breast_like, spot_image
 from mcdetect.data.synthetic import read_dicom_phi
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
