@@ -27,12 +27,12 @@ run: $(STAMP)
 	@echo "Summary: results/dataset/summary.md"
 
 test: $(STAMP)
-	$(BIN)/ruff check src workflow tests benchmarks
+	$(BIN)/ruff check src workflow tests $(wildcard benchmarks)
 	$(BIN)/snakemake --lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src workflow tests benchmarks
+	$(BIN)/ruff check src workflow tests $(wildcard benchmarks)
 	$(BIN)/snakemake --lint
 
 # Regenerate requirements.lock from requirements.in in a scratch venv.
