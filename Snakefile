@@ -13,6 +13,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/preprocess.smk"
 
 
 rule all:
@@ -20,3 +21,6 @@ rule all:
     input:
         "results/dataset/folds.tsv",
         "results/dataset/summary.md",
+        preprocessed_all,
+        "results/figures/fig1_dehaze_transform.png",
+        "results/figures/fig2_dehazing_example.png",

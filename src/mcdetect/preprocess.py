@@ -1,29 +1,140 @@
-"""Preprocessing variants of a canonical mammogram (float32 in [0, 1], attenuating bright)."""
+"""Preprocessing variants of a canonical mammogram.
+
+Input of every variant: the reader's canonical image (``mcdetect.data.dicom.read_mammogram``),
+float32 in [0, 1], attenuating structures bright. **Normalisation rule (one, shared by all
+variants):** the stored bit range, ``I = value / (2**BitsStored - 1)`` after the modality LUT and
+the MONOCHROME1 inversion. For a raw ("FOR PROCESSING") image this puts zero fluence, infinite
+attenuation, at exactly 1: the haze model's atmospheric light A = 1 of the paper's Eq. 2, so the
+image is "white-balanced" in the sense dehazing needs, without a data-dependent stretch that would
+add an offset to the linear signal. (On the synthetic data the brightest breast pixels sit at
+0.95-0.99.)
+
+Variants:
+
+* ``raw``: the normalised image.
+* ``dehaze``: the paper's Eq. 8 with a square window (:func:`dehaze`).
+* ``dehaze_guided``: the same with the transmission map refined by a guided filter (He et al.),
+  beyond the paper's closed form (:func:`dehaze_guided`).
+* ``clahe``: contrast-limited adaptive histogram equalisation with MATLAB ``adapthisteq`` /
+  scikit-image ``equalize_adapthist`` semantics (:func:`clahe`).
+"""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-__all__ = ["dehaze"]
+__all__ = ["VARIANTS", "dehaze", "dehaze_guided", "guided_filter", "clahe", "apply_variant"]
+
+VARIANTS = ("raw", "dehaze", "dehaze_guided", "clahe")
+
+
+def _dark(img: np.ndarray, window: int) -> np.ndarray:
+    """min over a window x window square (grey erosion, border pixels replicated)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
+    return cv2.erode(img, kernel, borderType=cv2.BORDER_REPLICATE)
+
+
+def _recover(img: np.ndarray, haze: np.ndarray) -> np.ndarray:
+    """Eq. 3 with A = 1 and t = 1 - haze: ``R = 1 - (1 - I) / t``, evaluated as the algebraically
+    equal ``(I - haze) / (1 - haze)`` (``haze`` is overwritten). Where 0 <= haze <= I <= 1, as for
+    haze = omega * min_Omega I, correct rounding keeps 0 <= R <= 1 exactly, with no clipping."""
+    out = np.subtract(img, haze)
+    np.subtract(np.float32(1.0), haze, out=haze)
+    np.divide(out, haze, out=out)
+    return out
 
 
 def dehaze(image: np.ndarray, omega: float = 0.9, window: int = 11) -> np.ndarray:
     """Dark-channel dehazing of a greyscale image, the paper's Eq. 8:
 
     ``R(x) = 1 - (1 - I(x)) / (1 - omega * min_{z in Omega(x)} I(z))``,
-    Omega a ``window`` x ``window`` square.
+    Omega a ``window`` x ``window`` square centred on x.
 
-    R stays in (0, 1] for I in [0, 1] and 0 < omega < 1. The minimum is a grey erosion (cv2.erode
-    with a square kernel, border pixels replicated).
+    For I in [0, 1] and 0 < omega < 1, R lies in [0, 1] (R = 0 only where I = 0, R = 1 where I = 1).
+    Cost: one cv2 erosion and four passes over the image.
     """
+    if not 0.0 < omega < 1.0:
+        raise ValueError(f"omega must lie in (0, 1), got {omega}")
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be a positive odd number, got {window}")
     img = np.asarray(image, dtype=np.float32)
-    kernel = np.ones((window, window), np.uint8)
-    dark = cv2.erode(img, kernel, borderType=cv2.BORDER_REPLICATE)
-    # t = 1 - omega * dark, then R = 1 - (1 - I) / t, computed in place.
-    dark *= np.float32(-omega)
-    dark += np.float32(1.0)
-    out = np.subtract(np.float32(1.0), img)
-    out /= dark
-    np.subtract(np.float32(1.0), out, out=out)
+    haze = _dark(img, window)
+    haze *= np.float32(omega)  # omega * min_Omega I, so that t = 1 - haze (Eq. 7)
+    return _recover(img, haze)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter (grey guide): edge-preserving smoothing of ``src`` by ``guide``."""
+    ksize = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x):
+        return cv2.boxFilter(x, cv2.CV_32F, ksize, borderType=cv2.BORDER_REFLECT)
+
+    mean_i = box(guide)
+    mean_p = box(src)
+    cov_ip = box(guide * src) - mean_i * mean_p
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = cov_ip / (var_i + np.float32(eps))
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+def dehaze_guided(image: np.ndarray, omega: float = 0.9, window: int = 11, radius: int = 20,
+                  eps: float = 1e-3) -> np.ndarray:
+    """Eq. 8 with the transmission map ``t = 1 - omega * min_Omega I`` refined by a guided filter
+    (guide: the image itself), which removes the blocky halos of the square window. The refined
+    haze ``1 - t`` is kept within [0, min(I, omega)], so R stays in [0, 1] as in the closed form."""
+    if not 0.0 < omega < 1.0:
+        raise ValueError(f"omega must lie in (0, 1), got {omega}")
+    img = np.asarray(image, dtype=np.float32)
+    haze = _dark(img, window)
+    haze *= np.float32(omega)
+    haze = guided_filter(img, haze, radius, eps)  # refining t = 1 - haze refines haze alike
+    np.clip(haze, np.float32(0.0), np.minimum(img, np.float32(omega)), out=haze)
+    return _recover(img, haze)
+
+
+def clahe(image: np.ndarray, clip_limit: float = 0.01, tiles=(8, 8),
+          nbins: int = 256) -> np.ndarray:
+    """CLAHE with MATLAB ``adapthisteq`` / skimage ``equalize_adapthist`` semantics.
+
+    ``clip_limit`` is the normalised clip limit of MATLAB and skimage (a fraction of a tile's
+    pixels per bin: 0.01), ``tiles`` the number of tiles (rows, cols) (MATLAB's NumTiles, 8x8),
+    ``nbins`` the histogram bins (256) over the fixed range [0, 1], and the target distribution
+    is uniform. The image is quantised to its ``nbins`` bin indices first and equalised by OpenCV's
+    8-bit CLAHE with ``clipLimit = clip_limit * nbins``, which gives a per-tile clip count of
+    ``int(clip_limit * T)`` for T pixels per tile, skimage's rule. (OpenCV's 16-bit mode does not
+    reproduce these semantics: ``shared/reference/clahe-semantics.md``. MATLAB adds a floor of
+    ``ceil(T / nbins)`` to the clip count; skimage, the test reference, does not.)
+    Output: float32 in [0, 1].
+    """
+    if nbins != 256:
+        raise ValueError("clahe: only nbins = 256 is implemented (OpenCV's 8-bit CLAHE)")
+    if not 0.0 < clip_limit <= 1.0:
+        raise ValueError(f"clip_limit must lie in (0, 1], got {clip_limit}")
+    img = np.asarray(image, dtype=np.float32)
+    index = np.empty(img.shape, np.float32)
+    np.multiply(img, np.float32(nbins), out=index)
+    np.clip(index, 0, nbins - 1, out=index)
+    index = index.astype(np.uint8)  # floor: bin of each pixel
+    rows, cols = int(tiles[0]), int(tiles[1])
+    engine = cv2.createCLAHE(clipLimit=float(clip_limit * nbins), tileGridSize=(cols, rows))
+    out = engine.apply(index).astype(np.float32)
+    out *= np.float32(1.0 / 255.0)
     return out
+
+
+def apply_variant(image: np.ndarray, variant: str, params: dict | None = None) -> np.ndarray:
+    """One preprocessing variant of a canonical image, with that variant's parameters."""
+    params = dict(params or {})
+    if variant == "raw":
+        return np.asarray(image, dtype=np.float32)
+    if variant == "dehaze":
+        return dehaze(image, omega=params.get("omega", 0.9), window=params.get("window", 11))
+    if variant == "dehaze_guided":
+        return dehaze_guided(image, **params)
+    if variant == "clahe":
+        return clahe(image, clip_limit=params.get("clip_limit", 0.01),
+                     tiles=tuple(params.get("tiles", (8, 8))), nbins=params.get("nbins", 256))
+    raise ValueError(f"unknown preprocessing variant {variant!r}; known: {', '.join(VARIANTS)}")

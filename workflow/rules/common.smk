@@ -5,7 +5,9 @@ from pathlib import Path
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from mcdetect.data.layout import SYNTHETIC_DIR, list_source_files, synthetic_files
+import pandas as pd
+
+from mcdetect.data.layout import SYNTHETIC_DIR, image_id, list_source_files, synthetic_files
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -44,3 +46,53 @@ def reader_params():
         "spacing_mm": DATASET["spacing_mm"],
         "pseudonym_key": DATASET["pseudonym_key"],
     }
+
+
+# Pseudonymous image id -> source DICOM path; ids are known at parse time, so adding one file adds
+# only that file's jobs.
+IMAGE_SOURCE = {
+    image_id(DATASET["pseudonym_key"], src): f"{dicom_dir()}/{src}" for src in SOURCES
+}
+PREPROCESS = config["preprocess"]
+VARIANTS = PREPROCESS["variants"]
+
+
+wildcard_constraints:
+    image="img-[0-9a-f]{10}",
+    variant="|".join(["raw", "dehaze", "dehaze_guided", "clahe"]),
+
+
+def dicom_of(wildcards):
+    return IMAGE_SOURCE[wildcards.image]
+
+
+def variant_params(variant):
+    """The part of the config one preprocessing variant uses."""
+    return {} if variant == "raw" else dict(PREPROCESS[variant])
+
+
+def validated():
+    """The table of the validate checkpoint (available once validate has run)."""
+    path = checkpoints.validate.get().output.validation
+    return pd.read_csv(path, sep="\t", keep_default_na=False)
+
+
+def valid_images():
+    """Ids of the images that passed validation, in source order."""
+    table = validated()
+    return list(table.loc[table["status"] == "ok", "image_id"])
+
+
+def example_image():
+    """The valid image with the most annotated MCs (ties: the first), for the report figures."""
+    table = validated()
+    ok = table[table["status"] == "ok"]
+    return str(ok.loc[pd.to_numeric(ok["n_mcs"]).idxmax(), "image_id"])
+
+
+def preprocessed_all(wildcards):
+    """Every configured variant and the mask of every valid image."""
+    ids = valid_images()
+    return expand("results/preprocessed/{variant}/{image}.png", variant=VARIANTS, image=ids) + expand(
+        "results/masks/{image}.png", image=ids
+    )

@@ -16,7 +16,7 @@ rule synthesize:
         "../scripts/synthesize.py"
 
 
-rule validate:
+checkpoint validate:
     input:
         dicoms=source_paths(),
         annotations=annotations_csv(),

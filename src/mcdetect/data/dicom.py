@@ -20,8 +20,6 @@ Every failure raises :class:`MammogramError`, whose message starts with the file
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +28,8 @@ import cv2
 import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
+
+from mcdetect.data.layout import pseudonym
 
 __all__ = [
     "MammogramError",
@@ -49,12 +49,6 @@ class MammogramError(Exception):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
-
-
-def pseudonym(key: str, value: str, prefix: str) -> str:
-    """A stable, keyed pseudonym (HMAC-SHA256, 10 hex digits) for an identifier."""
-    digest = hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
-    return f"{prefix}-{digest[:10]}"
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@ without the study's heavy dependencies (the conda route runs Snakemake in a bare
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
-__all__ = ["synthetic_files", "list_source_files", "SYNTHETIC_DIR"]
+__all__ = ["synthetic_files", "list_source_files", "pseudonym", "image_id", "SYNTHETIC_DIR"]
 
 SYNTHETIC_DIR = "data/synthetic"  # outside results/: the synthetic DICOMs carry fake patient data
 
@@ -40,3 +42,14 @@ def list_source_files(dicom_dir, pattern: str = "**/*.dcm") -> list[str]:
     if not files:
         raise LayoutError(f"{root}: no file matches {pattern!r}")
     return files
+
+
+def pseudonym(key: str, value: str, prefix: str) -> str:
+    """A stable, keyed pseudonym (HMAC-SHA256, 10 hex digits) for an identifier."""
+    digest = hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+    return f"{prefix}-{digest[:10]}"
+
+
+def image_id(key: str, source: str) -> str:
+    """Pseudonymous image id of a source file (keyed hash of its path relative to the dataset)."""
+    return pseudonym(key, source, "img")

@@ -22,22 +22,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcdetect.data.dicom import MammogramError, pseudonym, read_header, read_mammogram
+from mcdetect.data.dicom import MammogramError, read_header, read_mammogram
+from mcdetect.data.layout import image_id
 from mcdetect.data.sources import DatasetError
 from mcdetect.mask import breast_mask
 
-__all__ = ["image_id", "validate_dataset", "build_manifest", "VALIDATION_COLUMNS"]
+__all__ = ["validate_dataset", "build_manifest", "VALIDATION_COLUMNS"]
 
 VALIDATION_COLUMNS = [
     "image_id", "source", "status", "problem", "patient_id", "laterality", "view",
     "presentation_intent", "photometric", "bits_stored", "spacing_source", "src_spacing_mm",
     "src_rows", "src_cols", "rows", "cols", "flipped", "transfer_syntax", "n_mcs",
 ]
-
-
-def image_id(key: str, source: str) -> str:
-    """Pseudonymous image id of a source file (keyed hash of its relative path)."""
-    return pseudonym(key, source, "img")
 
 
 def _check_one(args):

@@ -1,0 +1,70 @@
+# Preprocessing stage, one job per (variant, image): raw (+ breast mask), dehaze, clahe, ...
+# Each job reads the source DICOM through the reader, so a new image adds only its own jobs.
+
+
+rule preprocess_raw:
+    input:
+        dicom=dicom_of,
+    output:
+        image="results/preprocessed/raw/{image}.png",
+        mask="results/masks/{image}.png",
+    params:
+        spacing_mm=DATASET["spacing_mm"],
+        variant={},
+        png_compression=PREPROCESS["png_compression"],
+    log:
+        "results/logs/preprocess/raw/{image}.log",
+    conda:
+        "../../envs/dataset.yaml"
+    script:
+        "../scripts/preprocess.py"
+
+
+rule preprocess:
+    input:
+        dicom=dicom_of,
+    output:
+        image="results/preprocessed/{variant}/{image}.png",
+    wildcard_constraints:
+        variant="dehaze|dehaze_guided|clahe",
+    params:
+        spacing_mm=DATASET["spacing_mm"],
+        variant=lambda w: variant_params(w.variant),
+        png_compression=PREPROCESS["png_compression"],
+    log:
+        "results/logs/preprocess/{variant}/{image}.log",
+    conda:
+        "../../envs/dataset.yaml"
+    script:
+        "../scripts/preprocess.py"
+
+
+rule figures:
+    input:
+        raw=lambda w: f"results/preprocessed/raw/{example_image()}.png",
+        dehaze=lambda w: f"results/preprocessed/dehaze/{example_image()}.png",
+        clahe=lambda w: f"results/preprocessed/clahe/{example_image()}.png",
+        mask=lambda w: f"results/masks/{example_image()}.png",
+        mcs="results/dataset/mcs.tsv",
+    output:
+        fig1=report(
+            "results/figures/fig1_dehaze_transform.png",
+            caption="../report/fig1.rst",
+            category="Preprocessing",
+        ),
+        fig2=report(
+            "results/figures/fig2_dehazing_example.png",
+            caption="../report/fig2.rst",
+            category="Preprocessing",
+        ),
+    params:
+        image=lambda w: example_image(),
+        omegas=config["figures"]["omegas"],
+        dehaze=PREPROCESS["dehaze"],
+        clahe=PREPROCESS["clahe"],
+    log:
+        "results/logs/figures.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/figures.py"
