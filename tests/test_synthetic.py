@@ -15,7 +15,8 @@ from mcdetect.data.synthetic import (
     power_law_field,
     synthesize,
 )
-from mcdetect.preprocess import dehaze
+from mcdetect.mask import breast_mask
+from mcdetect.preprocess import dehaze, normalise
 
 CFG = SyntheticConfig(rows=768, cols=640, patients=4)
 
@@ -102,7 +103,7 @@ def test_quantum_noise_is_poisson_blurred_by_a_detector_psf(images):
 def test_breast_outline_thickness_rolloff_air_and_pectoral_muscle(images):
     for img in images:
         i, m, t = canonical(img), img.truth["mask"], img.truth["thickness"]
-        assert i[~m].mean() < 0.02  # air: saturated detector, dark after inversion
+        assert abs(i[~m].mean() - 0.05) < 0.01  # air: the unattenuated beam at 95% of full scale
         full, edge = m & (t > 0.95 * t.max()), m & (t < 0.5 * t.max())
         assert edge.sum() > 0 and i[edge].mean() < i[full].mean()  # thinner at the skin line
         assert i[:, : i.shape[1] // 4][m[:, : i.shape[1] // 4]].size > 0  # against the chest wall
@@ -183,6 +184,7 @@ def test_generation_is_deterministic_for_a_seed():
 def test_dehazing_equalises_mc_contrast_across_tissue_density():
     """dehazing-physics.md: on linear images dehazing divides out the background transmission, so
     identical MCs in dense tissue get back the contrast they lose there (reference 0.65 -> 0.95).
+    Images as the study sees them: the reader's intensities after the study's normalisation.
 
     A grid of identical 0.3 mm MCs over the full-thickness breast; the top-hat response (11x11)
     relative to the image's spread, in the denser half of the MCs against the fattier half."""
@@ -201,6 +203,7 @@ def test_dehazing_equalises_mc_contrast_across_tissue_density():
         ]
         img = generate_image(cfg, idx, "L", "CC", patient_rng_seed=idx, mcs=grid)
         i = canonical(img).astype(np.float32)
+        i = normalise(i, breast_mask(i))
         gland = np.array([mc["gland"] for mc in img.mcs])
         dense = gland > np.median(gland)
         ratios = []
@@ -214,4 +217,4 @@ def test_dehazing_equalises_mc_contrast_across_tissue_density():
         after.append(ratios[1])
         assert ratios[1] > ratios[0] + 0.08
     assert np.mean(before) < 0.85
-    assert np.mean(after) > 0.85 and np.mean(after) - np.mean(before) > 0.1
+    assert np.mean(after) > 0.9 and np.mean(after) - np.mean(before) > 0.1

@@ -8,11 +8,12 @@ import numpy as np
 __all__ = ["breast_mask"]
 
 
-def breast_mask(image: np.ndarray, downsample: int = 4) -> np.ndarray:
+def breast_mask(image: np.ndarray, downsample: int = 4, fraction: float = 0.1) -> np.ndarray:
     """Boolean mask of the breast in a canonical image (float in [0, 1], breast bright).
 
-    Otsu's threshold on a downsampled copy, the largest connected component, holes filled, then
-    scaled back to full size. Works on raw (linear) images, where air is near 0 and the breast
+    On a downsampled copy: Otsu's split into air and breast, a threshold ``fraction`` of the way
+    from the air's mean to the breast's mean (so the thin periphery stays in), the largest connected
+    component, holes filled; then scaled back to full size. Works on raw (linear) images, where air is near 0 and the breast
     near 1, and on processed ones, where the breast is still brighter than the air.
     """
     img = np.asarray(image, dtype=np.float32)
@@ -23,7 +24,16 @@ def breast_mask(image: np.ndarray, downsample: int = 4) -> np.ndarray:
         interpolation=cv2.INTER_AREA,
     )
     u8 = np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    _, fg = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    otsu, _ = cv2.threshold(u8, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # Otsu separates air from the bulk of the breast; the thin periphery towards the skin line lies
+    # in between, so the cut is placed near the air: 10% of the way between the two class means.
+    air = u8[u8 <= otsu]
+    tissue = u8[u8 > otsu]
+    if air.size and tissue.size:
+        level = air.mean() + fraction * (tissue.mean() - air.mean())
+    else:
+        level = otsu
+    fg = (u8 > level).astype(np.uint8)
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     if count <= 1:

@@ -1,17 +1,25 @@
 """Preprocessing variants of a canonical mammogram.
 
-Input of every variant: the reader's canonical image (``mcdetect.data.dicom.read_mammogram``),
-float32 in [0, 1], attenuating structures bright. **Normalisation rule (one, shared by all
-variants):** the stored bit range, ``I = value / (2**BitsStored - 1)`` after the modality LUT and
-the MONOCHROME1 inversion. For a raw ("FOR PROCESSING") image this puts zero fluence, infinite
-attenuation, at exactly 1: the haze model's atmospheric light A = 1 of the paper's Eq. 2, so the
-image is "white-balanced" in the sense dehazing needs, without a data-dependent stretch that would
-add an offset to the linear signal. (On the synthetic data the brightest breast pixels sit at
-0.95-0.99.)
+Input: the reader's canonical image (``mcdetect.data.dicom.read_mammogram``), float32 in [0, 1]
+by the stored bit range, attenuating structures bright, and the breast mask
+(``mcdetect.mask.breast_mask``).
 
-Variants:
+**Normalisation (one rule, shared by every variant), :func:`normalise`.** On a raw ("FOR
+PROCESSING") image the reader gives ``I = 1 - S`` with ``S`` the detector signal, linear in the
+transmitted fluence, and I = 1 at zero fluence: the atmospheric light A = 1 of the paper's Eq. 2.
+The breast, though, occupies only a sliver of the range (behind 50 mm of tissue S is a few % of the
+air signal), so that omega = 0.9 would hardly act and CLAHE's 256 bins would hold the breast in a
+dozen. The rule therefore scales the signal by a robust maximum inside the breast,
+``I_n = 1 - S / s`` with ``s`` the ``percentile``-th percentile of S over the breast mask (default
+90: the thinnest tenth of the breast, at the skin line, saturates at 0). A pure scaling keeps the
+signal linear in transmission with A = 1 (no offset), which is what lets dehazing divide out the
+background transmission (``shared/reference/dehazing-physics.md``); the densest tissue comes out
+near white, as the paper's "white-balanced" input. Images that are not raw (FOR PRESENTATION,
+log-like) go through the same rule; the manifest records which kind each image is.
 
-* ``raw``: the normalised image.
+Variants (of the normalised image):
+
+* ``raw``: the normalised image itself.
 * ``dehaze``: the paper's Eq. 8 with a square window (:func:`dehaze`).
 * ``dehaze_guided``: the same with the transmission map refined by a guided filter (He et al.),
   beyond the paper's closed form (:func:`dehaze_guided`).
@@ -24,9 +32,23 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["VARIANTS", "dehaze", "dehaze_guided", "guided_filter", "clahe", "apply_variant"]
+__all__ = ["VARIANTS", "normalise", "dehaze", "dehaze_guided", "guided_filter", "clahe", "apply_variant"]
 
 VARIANTS = ("raw", "dehaze", "dehaze_guided", "clahe")
+
+
+def normalise(image: np.ndarray, mask: np.ndarray, percentile: float = 90.0) -> np.ndarray:
+    """The study's normalisation: ``I_n = 1 - (1 - I) / s``, s = percentile of (1 - I) in the
+    breast; clipped to [0, 1]. Returns float32; ``I_n = 1`` exactly where ``I = 1``."""
+    img = np.asarray(image, dtype=np.float32)
+    signal = np.float32(1.0) - img
+    values = signal[mask] if mask.any() else signal
+    scale = float(np.percentile(values, percentile))
+    if scale <= 0:
+        raise ValueError("normalise: no signal inside the breast mask (an all-white image?)")
+    signal *= np.float32(1.0 / scale)
+    np.subtract(np.float32(1.0), signal, out=signal)
+    return np.clip(signal, 0.0, 1.0, out=signal)
 
 
 def _dark(img: np.ndarray, window: int) -> np.ndarray:
@@ -84,14 +106,15 @@ def dehaze_guided(image: np.ndarray, omega: float = 0.9, window: int = 11, radiu
                   eps: float = 1e-3) -> np.ndarray:
     """Eq. 8 with the transmission map ``t = 1 - omega * min_Omega I`` refined by a guided filter
     (guide: the image itself), which removes the blocky halos of the square window. The refined
-    haze ``1 - t`` is kept within [0, min(I, omega)], so R stays in [0, 1] as in the closed form."""
+    haze ``1 - t`` is kept within [0, omega I], the range of the closed form, so R stays in [0, 1]
+    and R > 0 wherever I > 0."""
     if not 0.0 < omega < 1.0:
         raise ValueError(f"omega must lie in (0, 1), got {omega}")
     img = np.asarray(image, dtype=np.float32)
     haze = _dark(img, window)
     haze *= np.float32(omega)
     haze = guided_filter(img, haze, radius, eps)  # refining t = 1 - haze refines haze alike
-    np.clip(haze, np.float32(0.0), np.minimum(img, np.float32(omega)), out=haze)
+    np.clip(haze, np.float32(0.0), img * np.float32(omega), out=haze)
     return _recover(img, haze)
 
 

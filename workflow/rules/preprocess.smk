@@ -11,6 +11,7 @@ rule preprocess_raw:
     params:
         spacing_mm=DATASET["spacing_mm"],
         variant={},
+        normalise=PREPROCESS["normalise"],
         png_compression=PREPROCESS["png_compression"],
     log:
         "results/logs/preprocess/raw/{image}.log",
@@ -30,6 +31,7 @@ rule preprocess:
     params:
         spacing_mm=DATASET["spacing_mm"],
         variant=lambda w: variant_params(w.variant),
+        normalise=PREPROCESS["normalise"],
         png_compression=PREPROCESS["png_compression"],
     log:
         "results/logs/preprocess/{variant}/{image}.log",

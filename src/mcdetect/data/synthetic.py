@@ -14,8 +14,9 @@ Image formation, per pixel of 0.1 mm (canonical orientation: chest wall left, ni
   length grows with size, rendered with 5x5 sub-pixel sampling into a transmission factor ``M``;
 * detector: ``N = N0 * exp(-integral mu dz) * M`` with automatic exposure control (``N0`` set so the
   median signal behind the breast is ``target_quanta``), Poisson quanta, a Gaussian detector PSF
-  (indirect conversion: the noise is blurred too), a linear gain to 14 bits (air saturates), a
-  little electronic noise; stored **linear in fluence as MONOCHROME1**, so the reader's inversion
+  (indirect conversion: the noise is blurred too), a linear gain that puts the unattenuated beam
+  (air) at ``air_level`` of the 14-bit range, so the skin line is not saturated, a little electronic
+  noise; stored **linear in fluence as MONOCHROME1**, so the reader's inversion
   shows attenuating structures bright: ``I = 1 - D / 16383`` is linear in transmission, as in the
   GE raw images of the paper (see ``shared/reference/dehazing-physics.md``).
 
@@ -79,8 +80,8 @@ class SyntheticConfig:
     thickness_mm: tuple[float, float] = (40.0, 70.0)
     target_quanta: float = 6000.0
     psf_sigma_px: float = 0.7
-    gain: float = 0.25  # ADU per quantum
-    electronic_noise_adu: float = 2.0
+    air_level: float = 0.95  # unattenuated signal as a fraction of the full 14-bit scale
+    electronic_noise_adu: float = 0.5
     bits_stored: int = 14
     compression: str = "none"  # none | jpeg2000
 
@@ -334,7 +335,7 @@ def generate_image(cfg: SyntheticConfig, index: int, laterality: str, view: str,
         mc_trans[y0:y0 + h, x0:x0 + w] *= patch
         mc["gland"] = float(gland[yi, xi])
 
-    # Detector: AEC, Poisson quanta, PSF, gain, electronic noise, 14-bit saturation.
+    # Detector: AEC, Poisson quanta, PSF, gain, electronic noise, 14 bits.
     inside = mask & (thickness > 0.9 * thickness0)
     n0 = cfg.target_quanta / float(np.median(transmission[inside]))
     expected_quanta = n0 * transmission * mc_trans
@@ -346,13 +347,14 @@ def generate_image(cfg: SyntheticConfig, index: int, laterality: str, view: str,
                                 borderType=cv2.BORDER_REFLECT)
 
     full = 2**cfg.bits_stored - 1
-    adu = psf(quanta) * cfg.gain
+    gain = cfg.air_level * full / n0  # ADU per quantum
+    adu = psf(quanta) * gain
     adu += rng.normal(0.0, cfg.electronic_noise_adu, adu.shape).astype(np.float32)
     stored = np.clip(np.rint(adu), 0, full).astype(np.uint16)
 
     # Per-MC contrast and contrast-to-noise from the noiseless expectations.
-    expected = psf(expected_quanta.astype(np.float32)) * cfg.gain
-    background = psf((n0 * transmission).astype(np.float32)) * cfg.gain
+    expected = psf(expected_quanta.astype(np.float32)) * gain
+    background = psf((n0 * transmission).astype(np.float32)) * gain
     noise = adu - expected
     local_var = cv2.blur(noise * noise, (15, 15))
     for mc in mcs:
