@@ -13,8 +13,8 @@ def breast_mask(image: np.ndarray, downsample: int = 4, fraction: float = 0.1) -
 
     On a downsampled copy: Otsu's split into air and breast, a threshold ``fraction`` of the way
     from the air's mean to the breast's mean (so the thin periphery stays in), the largest connected
-    component, holes filled; then scaled back to full size. Works on raw (linear) images, where air is near 0 and the breast
-    near 1, and on processed ones, where the breast is still brighter than the air.
+    component, holes filled; then scaled back to full size. Works on raw (linear) images, where air
+    is dark and the breast bright, and on processed ones, where the breast is still brighter.
     """
     img = np.asarray(image, dtype=np.float32)
     rows, cols = img.shape

@@ -32,7 +32,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["VARIANTS", "normalise", "dehaze", "dehaze_guided", "guided_filter", "clahe", "apply_variant"]
+__all__ = [
+    "VARIANTS", "normalise", "dehaze", "dehaze_guided", "guided_filter", "clahe", "apply_variant",
+]
 
 VARIANTS = ("raw", "dehaze", "dehaze_guided", "clahe")
 

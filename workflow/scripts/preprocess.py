@@ -1,4 +1,4 @@
-"""Rules preprocess_raw / preprocess: one preprocessing variant of one mammogram (+ mask for raw)."""
+"""Rules preprocess_raw / preprocess: one variant of one mammogram (and its mask, for raw)."""
 
 import sys
 import time
