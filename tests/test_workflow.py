@@ -105,3 +105,10 @@ def test_generic_source_with_a_bad_file_fails_or_is_skipped(tmp_path, write):
     assert list(excluded["source"]) == ["broken.dcm"]
     images = pd.read_csv(work / "results/dataset/images.tsv", sep="\t")
     assert sorted(images["source"]) == ["a.dcm", "b.dcm", "c.dcm"]
+
+
+def test_slurm_profile_groups_the_per_image_jobs(tiny_run):
+    proc = snakemake(tiny_run, "-n", "--workflow-profile", str(REPO / "profiles/slurm"),
+                     "--forcerun", "preprocess")
+    out = proc.stdout + proc.stderr
+    assert "Group job preprocess" in out

@@ -1,0 +1,148 @@
+"""Benchmark of the preprocessing stage (issue 3). Run: .venv/bin/python benchmarks/preprocess.py
+
+On one synthetic 2294x1914 raw mammogram (the paper's image size at 0.1 mm), milliseconds per
+image for each variant beside a naive baseline measured in the same run:
+
+* dehaze (cv2 erosion + in-place numpy) against scipy.ndimage.minimum_filter + numpy;
+* CLAHE (OpenCV 8-bit on the 256-bin index) against skimage.exposure.equalize_adapthist;
+* raw (normalisation), dehaze_guided, and the 16-bit PNG write/read of one output.
+
+Then the per-job overhead of the Snakemake rule: a small synthetic study is prepared, its dehaze
+jobs are timed one at a time (--cores 1), and the in-process cost of the same work (read, mask,
+normalise, dehaze, write) is subtracted. Prints Markdown for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from mcdetect.data.dicom import read_mammogram  # noqa: E402
+from mcdetect.data.synthetic import SyntheticConfig, generate_image  # noqa: E402
+from mcdetect.imageio import load_image, save_image  # noqa: E402
+from mcdetect.mask import breast_mask  # noqa: E402
+from mcdetect.preprocess import clahe, dehaze, dehaze_guided, normalise  # noqa: E402
+
+
+def timed(fn, repeat=9):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def naive_dehaze(image, omega=0.9, window=11):
+    from scipy.ndimage import minimum_filter
+
+    return 1.0 - (1.0 - image) / (1.0 - omega * minimum_filter(image, size=window, mode="nearest"))
+
+
+def skimage_clahe(image):
+    from skimage.exposure import equalize_adapthist
+
+    return equalize_adapthist(image, clip_limit=0.01, nbins=256,
+                              kernel_size=(image.shape[0] // 8, image.shape[1] // 8))
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def kernels():
+    cfg = SyntheticConfig(rows=2294, cols=1914)
+    img = generate_image(cfg, 0, "L", "CC", patient_rng_seed=0)
+    reader = (1.0 - img.stored.astype(np.float32) / 16383.0).astype(np.float32)
+    mask = breast_mask(reader)
+    image = normalise(reader, mask)
+    rows = []
+    t_norm = timed(lambda: normalise(reader, breast_mask(reader)))
+    rows.append(("raw (mask + normalisation)", t_norm, None, None))
+    ours, base = timed(lambda: dehaze(image)), timed(lambda: naive_dehaze(image), repeat=5)
+    rows.append(("dehaze, Eq. 8", ours, "scipy minimum_filter + numpy", base))
+    rows.append(("dehaze_guided (r 20, eps 1e-3)", timed(lambda: dehaze_guided(image)), None, None))
+    ours, base = timed(lambda: clahe(image)), timed(lambda: skimage_clahe(image), repeat=3)
+    rows.append(("clahe (clip 0.01, 8x8, 256 bins)", ours, "skimage equalize_adapthist", base))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.png"
+        out = dehaze(image)
+        rows.append(("write 16-bit PNG (zlib 3)", timed(lambda: save_image(path, out), 5), None,
+                     None))
+        rows.append(("read 16-bit PNG", timed(lambda: load_image(path), 5), None, None))
+        size = path.stat().st_size
+    return rows, size, image.shape
+
+
+def job_overhead(n_images=8):
+    """Seconds per dehaze job run by Snakemake beyond the in-process cost of the same work."""
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    with tempfile.TemporaryDirectory() as tmp:
+        overlay = Path(tmp) / "bench.yaml"
+        overlay.write_text("synthetic:\n  patients: 2\n  rows: 1024\n  cols: 832\n")
+        base = [snakemake, "-s", str(REPO / "Snakefile"), "--directory", tmp, "--quiet", "all",
+                "--configfile", str(REPO / "config.yaml"), str(overlay)]
+        subprocess.run([*base, "--cores", "2", "results/dataset/folds.tsv"], check=True,
+                       capture_output=True)
+        import pandas as pd
+
+        table = pd.read_csv(Path(tmp) / "results/dataset/validation.tsv", sep="\t")
+        ids = list(table["image_id"])[:n_images]
+        sources = list(table["source"])[:n_images]
+        targets = [f"results/preprocessed/dehaze/{i}.png" for i in ids]
+        start = time.perf_counter()
+        subprocess.run([*base, "--cores", "1", *targets], check=True, capture_output=True)
+        per_job = (time.perf_counter() - start) / len(ids)
+
+        def in_process():
+            for src in sources:
+                reader = read_mammogram(Path(tmp) / "data/synthetic/dicom" / src).image
+                image = normalise(reader, breast_mask(reader))
+                save_image(Path(tmp) / "inproc.png", dehaze(image))
+
+        work = timed(in_process, repeat=3) / 1e3 / len(ids)
+    return per_job, work, len(ids)
+
+
+def main():
+    rows, size, shape = kernels()
+    print(f"Machine: {machine()}\n")
+    print(f"Image: synthetic raw mammogram {shape[0]}x{shape[1]} at 0.1 mm, float32; "
+          f"median of repeated runs.\n")
+    print("| operation | ms per image | baseline | baseline ms | speed-up |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, ms, bname, bms in rows:
+        if bname:
+            print(f"| {name} | {ms:.1f} | {bname} | {bms:.1f} | {bms / ms:.1f}x |")
+        else:
+            print(f"| {name} | {ms:.1f} | | | |")
+    print(f"\nOne dehazed image as 16-bit PNG: {size / 1e6:.2f} MB "
+          f"({size / (shape[0] * shape[1] * 2):.0%} of the raw 16-bit size).\n")
+    per_job, work, n = job_overhead()
+    print(f"Snakemake dehaze job (1024x832 image, {n} jobs, --cores 1): {per_job:.2f} s per job; "
+          f"the same work in process: {work:.3f} s; overhead {per_job - work:.2f} s per job "
+          f"(interpreter start, imports, Snakemake bookkeeping).")
+
+
+if __name__ == "__main__":
+    main()
