@@ -23,8 +23,9 @@ $(STAMP): requirements.lock pyproject.toml
 # The whole study on the embedded synthetic dataset (or CONFIG=overlay.yaml on top of config.yaml).
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile config.yaml $(CONFIG))
-	@echo "Dataset manifest: results/dataset/images.tsv, results/dataset/mcs.tsv, folds: results/dataset/folds.tsv"
-	@echo "Summary: results/dataset/summary.md"
+	@echo "Dataset: results/dataset/summary.md (manifest images.tsv, mcs.tsv, folds.tsv beside it)"
+	@echo "Preprocessed images: results/preprocessed/{raw,dehaze,clahe}/, masks: results/masks/"
+	@echo "Figures: results/figures/"
 
 test: $(STAMP)
 	$(BIN)/ruff check src workflow tests $(wildcard benchmarks)
