@@ -14,6 +14,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/patches.smk"
 
 
 rule all:
@@ -24,3 +25,8 @@ rule all:
         preprocessed_all,
         "results/figures/fig1_dehaze_transform.png",
         "results/figures/fig2_dehazing_example.png",
+        expand(
+            "results/shards/{variant}/fold{fold}",
+            variant=config["preprocess"]["variants"],
+            fold=range(config["folds"]["k"]),
+        ),

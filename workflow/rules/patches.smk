@@ -1,0 +1,41 @@
+# Patches: the sample table (shared by every variant), then TFRecord shards per (variant, fold).
+
+
+rule samples:
+    input:
+        masks=lambda w: expand("results/masks/{image}.png", image=valid_images()),
+        mcs="results/dataset/mcs.tsv",
+        folds="results/dataset/folds.tsv",
+    output:
+        samples="results/patches/samples.parquet",
+        summary="results/patches/samples_summary.tsv",
+    params:
+        **config["patches"],
+    log:
+        "results/logs/samples.log",
+    conda:
+        "../../envs/dataset.yaml"
+    script:
+        "../scripts/samples.py"
+
+
+rule shards:
+    input:
+        samples="results/patches/samples.parquet",
+        images=lambda w: expand(
+            "results/preprocessed/{variant}/{image}.png",
+            variant=w.variant,
+            image=valid_images(),
+        ),
+    output:
+        shards=directory("results/shards/{variant}/fold{fold}"),
+    params:
+        size=config["patches"]["size"],
+        **config["shards"],
+    threads: 2
+    log:
+        "results/logs/shards/{variant}_fold{fold}.log",
+    conda:
+        "../../envs/tensorflow.yaml"
+    script:
+        "../scripts/shards.py"

@@ -1,0 +1,25 @@
+"""Rule shards: TFRecord shards of one (variant, fold), with its positive pool and statistics."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+from mcdetect.logs import run
+from mcdetect.shards import write_shards
+
+
+def main(log):
+    p = snakemake.params
+    variant = snakemake.wildcards.variant
+    index = write_shards(
+        snakemake.input.samples, int(snakemake.wildcards.fold),
+        lambda image_id: f"results/preprocessed/{variant}/{image_id}.png",
+        snakemake.output.shards, size=p.size, block=p.block, shard_size=p.shard_size,
+        compression=p.compression, mix_buffer=p.mix_buffer, seed=p.seed, log=log.info,
+    )
+    log.info("%s fold %s: %d patches (%d positive) in %d file(s)", variant,
+             snakemake.wildcards.fold, index["patches"], index["positives"], len(index["files"]))
+
+
+run(main, snakemake.log[0])
