@@ -62,6 +62,26 @@ def test_tiny_study_preprocesses_every_image_in_every_variant(tiny_run):
         assert (tiny_run / "results/figures" / fig).stat().st_size > 10_000
 
 
+def test_tiny_study_shards_every_sample_of_every_fold_and_variant(tiny_run):
+    import json
+
+    samples = pd.read_parquet(tiny_run / "results/patches/samples.parquet")
+    folds = pd.read_csv(tiny_run / "results/dataset/folds.tsv", sep="\t")
+    assert set(samples["image_id"]) == set(folds["image_id"])
+    fold_of = folds.set_index("image_id")["fold"]
+    assert (samples["fold"] == samples["image_id"].map(fold_of)).all()
+    for variant in ("raw", "dehaze", "clahe"):
+        for fold in (0, 1):
+            d = tiny_run / f"results/shards/{variant}/fold{fold}"
+            index = json.loads((d / "index.json").read_text())
+            expect = samples[samples["fold"] == fold]
+            assert index["patches"] == len(expect)
+            assert index["positives"] == int(expect["label"].sum()) > 0
+            assert all((d / f).is_file() for f in index["files"])
+            stats = json.loads((d / "stats.json").read_text())
+            assert 0 < stats["mean"] < 1 and 0 < stats["std"] < 1
+
+
 def test_no_patient_data_reaches_results(tiny_run):
     phi = set()
     for dcm in (tiny_run / "data/synthetic/dicom").glob("*.dcm"):

@@ -84,6 +84,17 @@ def _example(patches: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
 
 
+def _moments(patches: np.ndarray, s1: int, s2: int, chunk: int = 16384):
+    """Add the sum and the sum of squares of uint16 patches to s1, s2, exactly (integers), in
+    chunks so the uint32 squares never take more than a few MB."""
+    flat = patches.reshape(len(patches), -1)
+    for start in range(0, len(flat), chunk):
+        part = flat[start : start + chunk]
+        s1 += int(part.sum(dtype=np.uint64))
+        s2 += int(np.square(part, dtype=np.uint32).sum(dtype=np.uint64))
+    return s1, s2
+
+
 def _read_png16(path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.dtype != np.uint16:
@@ -107,7 +118,7 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(fold)]))
     files, writer, in_file = [], None, 0
     total = positives_n = 0
-    s1 = s2 = 0.0
+    s1 = s2 = 0  # exact integer sums of the stored values and of their squares
     pos_patches, pos_ids = [], []
     buf_p, buf_l, buf_i, buffered = [], [], [], 0
 
@@ -126,7 +137,7 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
             return
         p, lab, ids = np.concatenate(buf_p), np.concatenate(buf_l), np.concatenate(buf_i)
         order = rng.permutation(len(lab))
-        p, lab, ids = p[order], lab[order], ids[order]
+        p, lab, ids = np.take(p, order, axis=0), lab[order], ids[order]
         keep = len(lab) if final else (len(lab) // block) * block
         for start in range(0, keep, block):
             if writer is None or in_file >= shard_size:
@@ -148,9 +159,7 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
             patches = extract(image, xy, size)
             labels = table["label"].to_numpy().astype(np.uint8)
             ids = table["sample_id"].to_numpy()
-            as_float = patches.astype(np.float64)
-            s1 += as_float.sum() / 65535.0
-            s2 += np.square(as_float / 65535.0).sum()
+            s1, s2 = _moments(patches, s1, s2)
             pos = labels == 1
             pos_patches.append(patches[pos].copy())
             pos_ids.append(ids[pos])
@@ -168,8 +177,10 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
     if writer is not None:
         writer.close()
     n_pix = total * size * size
-    mean = s1 / n_pix if n_pix else 0.0
-    std = float(np.sqrt(max(s2 / n_pix - mean * mean, 0.0))) if n_pix else 1.0
+    mean_raw = s1 / n_pix if n_pix else 0.0
+    var_raw = (s2 - s1 * s1 / n_pix) / n_pix if n_pix else 1.0
+    mean = mean_raw / 65535.0
+    std = float(np.sqrt(var_raw)) / 65535.0 if var_raw > 0 else 1.0
     np.savez(out / "positives.npz",
              patches=np.concatenate(pos_patches) if pos_patches else np.zeros((0, size, size),
                                                                               np.uint16),
