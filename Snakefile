@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/patches.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:
@@ -26,7 +27,8 @@ rule all:
         "results/figures/fig1_dehaze_transform.png",
         "results/figures/fig2_dehazing_example.png",
         expand(
-            "results/shards/{variant}/fold{fold}",
+            "results/predictions/{variant}/{arch}/fold{fold}.parquet",
             variant=config["preprocess"]["variants"],
+            arch=config["train"]["architectures"],
             fold=range(config["folds"]["k"]),
         ),

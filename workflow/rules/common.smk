@@ -96,3 +96,26 @@ def preprocessed_all(wildcards):
     return expand("results/preprocessed/{variant}/{image}.png", variant=VARIANTS, image=ids) + expand(
         "results/masks/{image}.png", image=ids
     )
+
+
+FOLDS = list(range(config["folds"]["k"]))
+
+
+def training_shards(wildcards):
+    """Shard folders of the folds a model of held-out fold {fold} trains on."""
+    return [
+        f"results/shards/{wildcards.variant}/fold{f}" for f in FOLDS if f != int(wildcards.fold)
+    ]
+
+
+def checkpoint_dir(wildcards):
+    """Resumable-training checkpoints, outside the declared outputs (Snakemake never deletes
+    them), keyed by the training parameters so that a changed parameter starts afresh."""
+    import hashlib
+    import json
+
+    key = json.dumps(
+        [config["train"][wildcards.arch], config["train"]["seed"]], sort_keys=True
+    )
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return f"results/checkpoints/{wildcards.variant}_{wildcards.arch}_fold{wildcards.fold}/{digest}"

@@ -1,0 +1,125 @@
+"""The two CNNs of the paper (Tables 1-2) and the Caffe-style pieces they need, in Keras 3.
+
+Written with ``keras.ops`` only, so the same code runs under the TensorFlow (the workflow's
+default), JAX and PyTorch backends. Inputs are channels-last 12x12x1 patches. Where the tables'
+Pad column disagrees with their Output column, the output shapes win:
+
+* AlexNet-like (Table 1): conv 3x3 96 (same) -> LRN -> maxpool 2/2 to 6x6 -> conv 3x3 256 (same)
+  -> LRN -> maxpool 2/2 to 3x3 -> conv 384 -> conv 384 (same) -> conv 256 with pad 2 to 5x5 ->
+  maxpool 3x3 stride 1 to 3x3 -> FC 1024 -> dropout -> FC 512 -> dropout -> FC 2: 6,206,146 weights.
+* VGG-like (Table 2): [conv 3x3 32 (same)] x 2 -> maxpool 2/2 -> [conv 3x3 32] x 2 -> maxpool 2/2
+  -> FC 256 -> dropout -> FC 256 -> dropout -> FC 2: 168,354 weights.
+
+ReLU after every conv and hidden FC layer, dropout 0.5, softmax output (float32 also under mixed
+precision), Glorot-uniform initialisation (Caffe's "xavier"), zero biases.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+__all__ = ["CaffeLRN", "CaffeSGD", "build_model", "ARCHITECTURES"]
+
+ARCHITECTURES = ("alexnet", "vgg")
+
+
+@keras.saving.register_keras_serializable(package="mcdetect")
+class CaffeLRN(layers.Layer):
+    """Local response normalisation across channels with Caffe's semantics:
+
+    ``b_c = a_c / (k + alpha / n * sum_{c' = c - n//2}^{c + n//2} a_{c'}^2) ** beta``
+
+    (channels beyond the edges count as zero). Caffe divides alpha by the window size n;
+    TensorFlow's ``tf.nn.local_response_normalization`` does not, and takes a half-width.
+    """
+
+    def __init__(self, n: int = 5, k: float = 1.0, alpha: float = 1e-4, beta: float = 0.75,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if n % 2 != 1:
+            raise ValueError(f"LRN window n must be odd, got {n}")
+        self.n, self.k, self.alpha, self.beta = int(n), float(k), float(alpha), float(beta)
+
+    def call(self, x):
+        half = self.n // 2
+        sq = ops.square(x)
+        channels = ops.shape(x)[-1]
+        padded = ops.pad(sq, [[0, 0]] * (len(x.shape) - 1) + [[half, half]])
+        total = padded[..., 0:channels]
+        for i in range(1, self.n):
+            total = total + padded[..., i : i + channels]
+        scale = self.k + (self.alpha / self.n) * total
+        return x / ops.power(scale, self.beta)
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n, "k": self.k, "alpha": self.alpha,
+                "beta": self.beta}
+
+
+@keras.saving.register_keras_serializable(package="mcdetect")
+class CaffeSGD(keras.optimizers.SGD):
+    """SGD with momentum and Caffe's weight decay: the decay enters the gradient, before momentum,
+    ``v = momentum * v - lr * (g + decay * w); w = w + v`` (Keras's own ``weight_decay`` is
+    decoupled from the gradient). Decay applies to kernels only (Caffe's usual decay_mult 0 for
+    biases)."""
+
+    def __init__(self, learning_rate=1e-3, momentum=0.9, decay: float = 5e-4, **kwargs):
+        super().__init__(learning_rate=learning_rate, momentum=momentum, **kwargs)
+        self.decay = float(decay)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.decay and len(variable.shape) > 1:  # kernels, not biases
+            gradient = ops.add(gradient, ops.multiply(ops.cast(self.decay, variable.dtype),
+                                                      variable))
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "decay": self.decay}
+
+
+def _conv(filters, name, padding="same"):
+    return layers.Conv2D(filters, 3, padding=padding, activation="relu", name=name,
+                         kernel_initializer="glorot_uniform", bias_initializer="zeros")
+
+
+def _dense(units, name, activation="relu", dtype=None):
+    return layers.Dense(units, activation=activation, name=name, dtype=dtype,
+                        kernel_initializer="glorot_uniform", bias_initializer="zeros")
+
+
+def build_model(arch: str, size: int = 12, dropout: float = 0.5, lrn: dict | None = None,
+                seed: int | None = None) -> keras.Model:
+    """The AlexNet-like (``alexnet``) or VGG-like (``vgg``) net for size x size x 1 patches."""
+    lrn = {"n": 5, "k": 1.0, "alpha": 1e-4, "beta": 0.75, **(lrn or {})}
+    inputs = keras.Input((size, size, 1), name="patch")
+    x = inputs
+    if arch == "alexnet":
+        x = _conv(96, "conv1")(x)
+        x = CaffeLRN(**lrn, name="lrn1")(x)
+        x = layers.MaxPooling2D(2, 2, name="pool1")(x)
+        x = _conv(256, "conv2")(x)
+        x = CaffeLRN(**lrn, name="lrn2")(x)
+        x = layers.MaxPooling2D(2, 2, name="pool2")(x)
+        x = _conv(384, "conv3")(x)
+        x = _conv(384, "conv4")(x)
+        x = layers.ZeroPadding2D(2, name="pad5")(x)
+        x = _conv(256, "conv5", padding="valid")(x)  # 3x3 -> 5x5
+        x = layers.MaxPooling2D(3, 1, name="pool5")(x)  # 5x5 -> 3x3
+        hidden = (1024, 512)
+    elif arch == "vgg":
+        x = _conv(32, "conv1_1")(x)
+        x = _conv(32, "conv1_2")(x)
+        x = layers.MaxPooling2D(2, 2, name="pool1")(x)
+        x = _conv(32, "conv2_1")(x)
+        x = _conv(32, "conv2_2")(x)
+        x = layers.MaxPooling2D(2, 2, name="pool2")(x)
+        hidden = (256, 256)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(hidden, 1):
+        x = _dense(units, f"fc{i}")(x)
+        x = layers.Dropout(dropout, seed=None if seed is None else seed + i, name=f"drop{i}")(x)
+    outputs = _dense(2, "fc_out", activation="softmax", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=f"{arch}_like")

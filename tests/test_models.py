@@ -1,0 +1,154 @@
+"""The CNNs of Tables 1-2, Caffe-style LRN and SGD, and resumable, reproducible training."""
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from mcdetect.models import CaffeLRN, CaffeSGD, build_model
+from mcdetect.patches import SampleTableWriter, image_seed, sample_image
+from mcdetect.shards import write_shards
+from mcdetect.train import combined_stats, learning_rate, predict, train
+
+HP = {"epochs": 2, "batch": 32, "base_lr": 0.01, "lr_gamma": 0.1, "lr_step_epochs": 1,
+      "momentum": 0.9, "weight_decay": 5e-4, "dropout": 0.5}
+
+
+@pytest.mark.parametrize(
+    "arch, params, shapes",
+    [
+        ("alexnet", 6_206_146, [("conv1", (12, 12, 96)), ("lrn1", (12, 12, 96)),
+                                ("pool1", (6, 6, 96)), ("conv2", (6, 6, 256)),
+                                ("pool2", (3, 3, 256)), ("conv3", (3, 3, 384)),
+                                ("conv4", (3, 3, 384)), ("conv5", (5, 5, 256)),
+                                ("pool5", (3, 3, 256)), ("fc1", (1024,)), ("fc2", (512,)),
+                                ("fc_out", (2,))]),
+        ("vgg", 168_354, [("conv1_1", (12, 12, 32)), ("conv1_2", (12, 12, 32)),
+                          ("pool1", (6, 6, 32)), ("conv2_2", (6, 6, 32)), ("pool2", (3, 3, 32)),
+                          ("fc1", (256,)), ("fc2", (256,)), ("fc_out", (2,))]),
+    ],
+)
+def test_models_follow_the_tables(arch, params, shapes):
+    model = build_model(arch)
+    assert model.count_params() == params
+    out = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    for name, shape in shapes:
+        assert out[name] == shape, name
+    y = model(np.zeros((3, 12, 12, 1), np.float32), training=False)
+    np.testing.assert_allclose(np.asarray(y).sum(axis=1), 1.0, rtol=1e-6)  # softmax
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_lrn_equals_caffes_formula(n):
+    rng = np.random.default_rng(n)
+    x = rng.normal(0, 20, (2, 4, 4, 11)).astype(np.float32)
+    k, alpha, beta = 2.0, 1e-3, 0.75
+    ref = np.empty_like(x, dtype=np.float64)
+    for c in range(11):
+        lo, hi = max(0, c - n // 2), min(11, c + n // 2 + 1)
+        ref[..., c] = x[..., c] / (k + alpha / n * (x[..., lo:hi].astype(np.float64) ** 2)
+                                   .sum(-1)) ** beta
+    out = np.asarray(CaffeLRN(n=n, k=k, alpha=alpha, beta=beta)(x))
+    np.testing.assert_allclose(out, ref, rtol=2e-6)
+    tf_lrn = tf.nn.local_response_normalization(x, depth_radius=n // 2, bias=k, alpha=alpha,
+                                                beta=beta).numpy()
+    assert not np.allclose(tf_lrn, ref, rtol=1e-3)  # TF's alpha is not divided by n
+
+
+def test_learning_rate_schedule():
+    lrs = [learning_rate(e, 1e-3, 0.1, 6) for e in range(30)]
+    assert lrs[:6] == [1e-3] * 6
+    assert lrs[6] == pytest.approx(1e-4) and lrs[11] == pytest.approx(1e-4)
+    assert lrs[29] == pytest.approx(1e-7)
+
+
+def test_caffe_weight_decay_enters_the_gradient_before_momentum():
+    w0, b0 = np.array([[1.0], [-2.0]], np.float32), np.array([0.5], np.float32)
+    kernel, bias = tf.Variable(w0), tf.Variable(b0)
+    opt = CaffeSGD(learning_rate=0.1, momentum=0.9, decay=0.01)
+    g = np.array([[0.3], [0.1]], np.float32)
+    gb = np.array([0.2], np.float32)
+    v_w, v_b = np.zeros_like(w0), np.zeros_like(b0)
+    w, b = w0.copy(), b0.copy()
+    for _ in range(3):
+        opt.apply_gradients([(tf.constant(g), kernel), (tf.constant(gb), bias)])
+        v_w = 0.9 * v_w - 0.1 * (g + 0.01 * w)  # Caffe: decay in the gradient, then momentum
+        v_b = 0.9 * v_b - 0.1 * gb  # no decay on biases
+        w, b = w + v_w, b + v_b
+    np.testing.assert_allclose(kernel.numpy(), w, rtol=1e-6)
+    np.testing.assert_allclose(bias.numpy(), b, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    """Two folds of shards from small random images with bright 'MC' spots at the positives."""
+    root = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(0)
+    writer = SampleTableWriter(root / "samples.parquet")
+    for k in range(4):
+        image_id = f"img-{k:010x}"
+        img = rng.normal(20000, 3000, (120, 120)).clip(0, 65535)
+        xy = rng.uniform(15, 105, (10, 2))
+        for x, y in np.floor(xy + 0.5).astype(int):
+            img[y - 1 : y + 2, x - 1 : x + 2] += 15000
+        cv2.imwrite(str(root / f"{image_id}.png"), img.astype(np.uint16))
+        s = sample_image(np.ones((120, 120), bool), xy, n_negatives=300, exclusion_radius=8,
+                         rng=np.random.default_rng(image_seed(1, image_id)))
+        writer.add(image_id, k % 2, s)
+    writer.close()
+    for fold in (0, 1):
+        write_shards(root / "samples.parquet", fold, lambda i: root / f"{i}.png",
+                     root / f"fold{fold}", block=128, mix_buffer=400, seed=2,
+                     log=lambda *a: None)
+    return root
+
+
+def _train(root, out, epochs, ckpt=None):
+    hp = {**HP, "epochs": epochs}
+    return train([root / "fold1"], "vgg", hp, seed=5, model_out=out / "model.keras",
+                 log_tsv=out / "log.tsv", checkpoint_dir=ckpt or out / "ckpt",
+                 log=lambda *a: None)
+
+
+def _weights(path):
+    import keras
+
+    return [np.asarray(w) for w in keras.models.load_model(path).get_weights()]
+
+
+def test_kill_and_resume_gives_the_same_weights_as_an_uninterrupted_run(shards, tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    rows = _train(shards, tmp_path / "full", 2)
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["learning_rate"] == pytest.approx(1e-3)
+    # A job killed during epoch 2 leaves the checkpoint of epoch 1; started again, it resumes.
+    ckpt = tmp_path / "ckpt"
+    _train(shards, tmp_path / "killed", 1, ckpt)
+    resumed = _train(shards, tmp_path / "resumed", 2, ckpt)
+    assert [r["epoch"] for r in resumed] == [1, 2]
+    for a, b in zip(_weights(tmp_path / "full/model.keras"),
+                    _weights(tmp_path / "resumed/model.keras"), strict=True):
+        np.testing.assert_array_equal(a, b)
+    log = pd.read_csv(tmp_path / "resumed/log.tsv", sep="\t")
+    assert list(log.columns) == ["epoch", "loss", "accuracy", "learning_rate", "samples",
+                                 "seconds", "samples_per_s"]
+
+
+def test_predictions_cover_the_held_out_fold_once_and_repeat_exactly(shards, tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    stats = combined_stats([shards / "fold1"])
+    scores = []
+    for run in ("a", "b"):
+        _train(shards, tmp_path / run, 1)
+        predict(tmp_path / run / "model.keras", shards / "fold0", stats,
+                tmp_path / run / "scores.parquet", log=lambda *a: None)
+        scores.append(pd.read_parquet(tmp_path / run / "scores.parquet"))
+    pd.testing.assert_frame_equal(scores[0], scores[1])
+    table = pd.read_parquet(shards / "samples.parquet")
+    held_out = table[table.fold == 0]
+    assert sorted(scores[0]["sample_id"]) == sorted(held_out["sample_id"])
+    assert scores[0]["score"].between(0, 1).all()
+    index = json.loads((shards / "fold0/index.json").read_text())
+    assert len(scores[0]) == index["patches"]
