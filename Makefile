@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile config.yaml $(CONFIG))
 	@echo "Dataset: results/dataset/summary.md (manifest images.tsv, mcs.tsv, folds.tsv beside it)"
 	@echo "Preprocessed images: results/preprocessed/{raw,dehaze,clahe}/, masks: results/masks/"
-	@echo "Figures: results/figures/"
+	@echo "Figures: results/figures/; training curves: results/training/; held-out scores: results/predictions/"
 
 test: $(STAMP)
 	$(BIN)/ruff check src workflow tests $(wildcard benchmarks)

@@ -152,3 +152,22 @@ def test_predictions_cover_the_held_out_fold_once_and_repeat_exactly(shards, tmp
     assert scores[0]["score"].between(0, 1).all()
     index = json.loads((shards / "fold0/index.json").read_text())
     assert len(scores[0]) == index["patches"]
+
+
+
+def test_model_code_uses_keras_ops_only():
+    """The models and the LRN are written against Keras 3's backend-neutral API: the module
+    imports no backend (no tensorflow, jax or torch), so Keras's JAX and PyTorch backends can run
+    it. (Those backends are not installed here: the GPU check of issue 5 runs it under them.)"""
+    import ast
+
+    import mcdetect.models as models
+
+    tree = ast.parse(open(models.__file__).read())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported <= {"__future__", "keras"}, imported
