@@ -1,0 +1,97 @@
+"""Mean sensitivity (the paper's Eq. 16), computed exactly, and the paired stratified bootstrap.
+
+Sensitivity at false-positive fraction f, for an empirical ROC with N negatives and P positives:
+``s(f)`` is the highest sensitivity among operating points whose FPR is at most f. With the
+negatives' scores sorted in descending order ``n_0 >= n_1 >= ...`` and ``m = floor(f N)``, the best
+such threshold lies just above ``n_m``, so ``s(f) = #{positives > n_m} / P`` (ties of a positive with
+``n_m`` count as misses), and s is constant on every ``[m / N, (m + 1) / N)``. Below the smallest
+non-zero FPR the data can resolve, 1/N, s is the sensitivity at FPR 0 (m = 0).
+
+``S(a, b) = 1 / (ln b - ln a) * integral_a^b s(f) / f df`` is then a finite sum over those steps,
+each weighted by the length of its interval in ln f: no grid, no approximation.
+
+The bootstrap draws the same resample for every model (paired), positives and negatives separately
+(class-stratified), with replacement, by unit: ``sample`` (the paper's protocol) or ``image`` /
+``patient`` (all samples of a drawn unit come together; case-level, as careful reviewers expect).
+A resample is applied as integer weights (how often each sample was drawn), and the weighted ROC
+is exact: s(f) counts weighted positives above the negative whose cumulative weight first exceeds
+``floor(f N)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["mean_sensitivity", "weighted_mean_sensitivity", "bootstrap_weights", "resolution"]
+
+
+def resolution(n_negatives: int, a: float) -> dict:
+    """Whether the lower bound a lies below the data's FPR resolution 1/N."""
+    return {"n_negatives": int(n_negatives), "min_fpr": 1.0 / n_negatives,
+            "a_below_resolution": bool(a < 1.0 / n_negatives)}
+
+
+def weighted_mean_sensitivity(pos: np.ndarray, neg: np.ndarray, pos_w=None, neg_w=None,
+                              a: float = 1e-6, b: float = 0.1) -> float:
+    """Exact S(a, b) of scores ``pos`` and ``neg`` with integer weights (None = all 1)."""
+    if not 0 < a < b <= 1:
+        raise ValueError(f"need 0 < a < b <= 1, got a={a}, b={b}")
+    pos = np.asarray(pos, dtype=np.float64)
+    neg = np.asarray(neg, dtype=np.float64)
+    pos_w = np.ones(len(pos)) if pos_w is None else np.asarray(pos_w, dtype=np.float64)
+    neg_w = np.ones(len(neg)) if neg_w is None else np.asarray(neg_w, dtype=np.float64)
+    keep_n = neg_w > 0
+    neg, neg_w = neg[keep_n], neg_w[keep_n]
+    keep_p = pos_w > 0
+    pos, pos_w = pos[keep_p], pos_w[keep_p]
+    n_total = neg_w.sum()
+    p_total = pos_w.sum()
+    if n_total <= 0 or p_total <= 0:
+        raise ValueError("need at least one positive and one negative")
+    order = np.argsort(-neg, kind="stable")
+    neg, neg_w = neg[order], neg_w[order]
+    cum = np.cumsum(neg_w)  # negatives (weighted) with score >= neg[i], counting ties in order
+    # Steps: m = floor(f N) runs from floor(a N) to floor(b N); s_m depends on the negative score
+    # at weighted rank m (0-based), i.e. the first i with cum[i] > m.
+    m_lo, m_hi = int(np.floor(a * n_total)), int(np.floor(b * n_total))
+    ms = np.arange(m_lo, m_hi + 1, dtype=np.float64)
+    idx = np.searchsorted(cum, ms, side="right")  # first i with cum[i] > m
+    thresholds = np.where(idx < len(neg), neg[np.minimum(idx, len(neg) - 1)], -np.inf)
+    # weighted positives strictly above each threshold
+    p_order = np.argsort(pos, kind="stable")
+    p_sorted, p_cum = pos[p_order], np.cumsum(pos_w[p_order])
+    below_or_equal = np.searchsorted(p_sorted, thresholds, side="right")
+    covered = np.where(below_or_equal > 0, p_cum[np.maximum(below_or_equal - 1, 0)], 0.0)
+    sens = (p_total - covered) / p_total
+    # interval of f for step m: [m / N, (m + 1) / N) clipped to [a, b]
+    lo = np.maximum(ms / n_total, a)
+    hi = np.minimum((ms + 1) / n_total, b)
+    width = np.log(hi) - np.log(lo)
+    width[hi <= lo] = 0.0
+    return float((sens * width).sum() / (np.log(b) - np.log(a)))
+
+
+def mean_sensitivity(pos, neg, a: float = 1e-6, b: float = 0.1) -> float:
+    """Exact S(a, b) (Eq. 16) of positive and negative scores."""
+    return weighted_mean_sensitivity(pos, neg, None, None, a, b)
+
+
+def bootstrap_weights(labels: np.ndarray, units: np.ndarray | None, rng) -> np.ndarray:
+    """Integer weights of one class-stratified bootstrap resample.
+
+    ``units`` None resamples samples; otherwise each class's units (e.g. image ids of its
+    samples) are drawn with replacement and every sample of a drawn unit gets the unit's count.
+    """
+    labels = np.asarray(labels)
+    weights = np.zeros(len(labels), dtype=np.int64)
+    for cls in (0, 1):
+        idx = np.flatnonzero(labels == cls)
+        if units is None:
+            draws = rng.integers(0, len(idx), len(idx))
+            weights[idx] = np.bincount(draws, minlength=len(idx))
+        else:
+            codes, inverse = np.unique(np.asarray(units)[idx], return_inverse=True)
+            draws = rng.integers(0, len(codes), len(codes))
+            counts = np.bincount(draws, minlength=len(codes))
+            weights[idx] = counts[inverse]
+    return weights

@@ -1,0 +1,108 @@
+"""Mean sensitivity (Eq. 16) computed exactly, and the stratified paired bootstrap weights."""
+
+import numpy as np
+import pytest
+
+from mcdetect.evaluate import (
+    bootstrap_weights,
+    mean_sensitivity,
+    resolution,
+    weighted_mean_sensitivity,
+)
+
+A, B = 1e-6, 0.1
+
+
+def brute_s(pos, neg, f):
+    """s(f) by definition: the best TPR over all thresholds whose FPR is at most f."""
+    thresholds = np.r_[np.inf, np.unique(np.r_[pos, neg])]
+    best = 0.0
+    for t in thresholds:
+        if (neg >= t).mean() <= f:
+            best = max(best, (pos >= t).mean())
+    return best
+
+
+def test_constant_sensitivity():
+    neg = np.arange(1000, dtype=float)
+    assert mean_sensitivity(np.full(7, 5000.0), neg) == pytest.approx(1.0, abs=1e-12)
+    assert mean_sensitivity(np.full(7, -1.0), neg) == pytest.approx(0.0, abs=1e-12)
+    half = np.r_[np.full(5, 5000.0), np.full(5, -1.0)]
+    assert mean_sensitivity(half, neg) == pytest.approx(0.5, abs=1e-12)
+
+
+def test_two_level_sensitivity_matches_the_closed_form():
+    n = 10_000
+    neg = -np.arange(n, dtype=float)  # rank m has score -m
+    # 2 of 10 positives above every negative; 5 more just above the negative of rank 100:
+    pos = np.r_[np.full(2, 1.0), np.full(5, -100.5), np.full(3, -1e9)]
+    f1 = 101 / n  # from f = 101/N the threshold may sit below rank 100, so 7/10 are found
+    expected = (0.2 * (np.log(f1) - np.log(A)) + 0.7 * (np.log(B) - np.log(f1))) / np.log(B / A)
+    assert mean_sensitivity(pos, neg) == pytest.approx(expected, abs=1e-12)
+
+
+def test_sensitivity_linear_in_log_fpr_matches_the_closed_form():
+    """P positives placed so that s rises by 1/P at log-spaced FPRs between a and b: s is (the
+    step version of) a linear function of ln f, and S has a closed form."""
+    n, p, a = 1_000_000, 500, 1e-5
+    neg = -np.arange(n, dtype=float)
+    f_j = a * (B / a) ** (np.arange(p) / p)
+    rank = np.ceil(f_j * n).astype(int)  # positive j is found once m >= rank_j
+    pos = -(rank - 0.5)
+    f_hat = np.maximum(rank / n, a)
+    expected = np.sum(np.log(B) - np.log(f_hat)) / p / np.log(B / a)
+    assert mean_sensitivity(pos, neg, a=a) == pytest.approx(expected, abs=1e-9)
+    assert expected == pytest.approx(0.5, abs=2e-3)  # the continuous linear case
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mean_sensitivity_equals_a_brute_force_integral_on_random_rocs(seed):
+    rng = np.random.default_rng(seed)
+    neg = np.round(rng.normal(0, 1, 400), 1)  # ties on purpose
+    pos = np.round(rng.normal(1.5, 1, 30), 1)
+    a, b = 1e-3, 0.3
+    grid = np.exp(np.linspace(np.log(a), np.log(b), 20001))
+    s = np.array([brute_s(pos, neg, f) for f in grid[::50]])
+    s_full = np.repeat(s, 50)[: len(grid)]
+    # brute force: s evaluated at the left end of each small ln-f interval (s is a step function)
+    integral = np.sum(s_full[:-1] * np.diff(np.log(grid))) / np.log(b / a)
+    assert mean_sensitivity(pos, neg, a=a, b=b) == pytest.approx(integral, abs=5e-3)
+    # and exactly, pointwise: the steps at a few f
+    for f in (a, 1 / 400, 3 / 400, 0.1, 0.29):
+        m = int(np.floor(f * 400))
+        nd = np.sort(neg)[::-1]
+        assert (pos > nd[m]).mean() == pytest.approx(brute_s(pos, neg, f))
+
+
+def test_integer_weights_equal_duplicated_samples():
+    rng = np.random.default_rng(7)
+    pos, neg = rng.normal(1, 1, 50), rng.normal(0, 1, 3000)
+    pw, nw = rng.integers(0, 3, 50), rng.integers(0, 3, 3000)
+    dup = mean_sensitivity(np.repeat(pos, pw), np.repeat(neg, nw), a=1e-4)
+    assert weighted_mean_sensitivity(pos, neg, pw, nw, a=1e-4) == pytest.approx(dup, abs=1e-12)
+
+
+def test_resolution_flags_a_below_one_over_n():
+    assert resolution(1000, 1e-6)["a_below_resolution"]
+    assert not resolution(10_000_000, 1e-6)["a_below_resolution"]
+
+
+def test_bootstrap_weights_are_stratified_and_keep_images_together():
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(40, int), np.zeros(400, int)]
+    images = np.r_[np.repeat(np.arange(8), 5), np.repeat(np.arange(8), 50)]
+    w = bootstrap_weights(labels, None, rng)
+    assert w[labels == 1].sum() == 40 and w[labels == 0].sum() == 400
+    wi = bootstrap_weights(labels, images, rng)
+    for cls in (0, 1):
+        for img in range(8):
+            sel = (labels == cls) & (images == img)
+            assert len(set(wi[sel])) == 1  # an image's samples are drawn together
+        assert wi[labels == cls].sum() == (labels == cls).sum()  # 8 images of equal size
+    # paired: one weight vector serves every model, so equal models give equal resampled S
+    s1 = rng.normal(size=440)
+    a = weighted_mean_sensitivity(s1[labels == 1], s1[labels == 0], w[labels == 1],
+                                  w[labels == 0], a=1e-3)
+    b = weighted_mean_sensitivity(s1[labels == 1], s1[labels == 0], w[labels == 1],
+                                  w[labels == 0], a=1e-3)
+    assert a == b
