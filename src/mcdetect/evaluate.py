@@ -4,8 +4,8 @@ Sensitivity at false-positive fraction f, for an empirical ROC with N negatives 
 ``s(f)`` is the highest sensitivity among operating points whose FPR is at most f. With the
 negatives' scores sorted in descending order ``n_0 >= n_1 >= ...`` and ``m = floor(f N)``, the
 best such threshold lies just above ``n_m``, so ``s(f) = #{positives > n_m} / P`` (ties of a
-positive with ``n_m`` count as misses), and s is constant on every ``[m / N, (m + 1) / N)``. Below the smallest
-non-zero FPR the data can resolve, 1/N, s is the sensitivity at FPR 0 (m = 0).
+positive with ``n_m`` count as misses), and s is constant on every ``[m / N, (m + 1) / N)``.
+Below the smallest non-zero FPR the data can resolve, 1/N, s is the sensitivity at FPR 0 (m = 0).
 
 ``S(a, b) = 1 / (ln b - ln a) * integral_a^b s(f) / f df`` is then a finite sum over those steps,
 each weighted by the length of its interval in ln f: no grid, no approximation.
