@@ -16,6 +16,7 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
@@ -32,3 +33,4 @@ rule all:
             arch=config["train"]["architectures"],
             fold=range(config["folds"]["k"]),
         ),
+        "results/evaluation/table3.md",

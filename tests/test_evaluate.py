@@ -106,3 +106,21 @@ def test_bootstrap_weights_are_stratified_and_keep_images_together():
     b = weighted_mean_sensitivity(s1[labels == 1], s1[labels == 0], w[labels == 1],
                                   w[labels == 0], a=1e-3)
     assert a == b
+
+
+def test_identical_models_are_never_significantly_different_and_table3_marks_bonferroni():
+    from mcdetect.evaluate import paired_bootstrap, paired_p_value, table3
+
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.ones(60, int), np.zeros(3000, int)]
+    base = rng.normal(size=len(labels)) + 1.5 * labels
+    scores = {
+        "raw/vgg": base,
+        "clahe/vgg": base.copy(),  # identical to raw
+        "dehaze/vgg": base + 3.0 * labels,  # much better
+    }
+    res = paired_bootstrap(scores, labels, n_boot=200, seed=1, a=1e-3, log=lambda *a: None)
+    assert paired_p_value(res["boot"]["clahe/vgg"], res["boot"]["raw/vgg"]) == 1.0
+    t = table3(res, ["vgg"]).iloc[0]
+    assert t["S_CL - S_UN"] == 0 and not t["significant (CL vs UN)"]
+    assert t["S_DH - S_UN"] > 0 and t["p (DH vs UN)"] < 0.05 / 3 and t["significant (DH vs UN)"]

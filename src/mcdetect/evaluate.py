@@ -95,3 +95,57 @@ def bootstrap_weights(labels: np.ndarray, units: np.ndarray | None, rng) -> np.n
             counts = np.bincount(draws, minlength=len(codes))
             weights[idx] = counts[inverse]
     return weights
+
+
+def paired_bootstrap(scores: dict, labels: np.ndarray, units=None, *, n_boot: int = 1000,
+                     seed: int = 0, a: float = 1e-6, b: float = 0.1, log=print) -> dict:
+    """S of every model on the full data and on ``n_boot`` paired, class-stratified resamples.
+
+    ``scores`` maps a model name to its scores, all aligned with ``labels`` (and ``units``).
+    Returns {"S": {model: S}, "boot": {model: array of n_boot S}}.
+    """
+    labels = np.asarray(labels)
+    pos, neg = labels == 1, labels == 0
+    full = {k: mean_sensitivity(v[pos], v[neg], a, b) for k, v in scores.items()}
+    rng = np.random.default_rng(seed)
+    boot = {k: np.empty(n_boot) for k in scores}
+    for r in range(n_boot):
+        w = bootstrap_weights(labels, units, rng)  # one resample for every model: paired
+        for k, v in scores.items():
+            boot[k][r] = weighted_mean_sensitivity(v[pos], v[neg], w[pos], w[neg], a, b)
+        if (r + 1) % max(1, n_boot // 10) == 0:
+            log(f"[bootstrap] {r + 1}/{n_boot} resamples")
+    return {"S": full, "boot": boot}
+
+
+def paired_p_value(boot_x: np.ndarray, boot_y: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of S_x - S_y = 0 from paired resamples: twice the smaller
+    share of resampled differences on either side of 0 (at most 1)."""
+    d = np.asarray(boot_x) - np.asarray(boot_y)
+    below = (np.sum(d <= 0) + 1) / (len(d) + 1)
+    above = (np.sum(d >= 0) + 1) / (len(d) + 1)
+    return float(min(1.0, 2 * min(below, above)))
+
+
+def table3(result: dict, archs, alpha: float = 0.05, m: int = 3):
+    """The paper's Table 3: S_UN, S_CL, S_DH (percent, 95% CI) and the three differences with
+    two-sided paired p-values, Bonferroni-marked over m comparisons."""
+    import pandas as pd
+
+    rows = []
+    for arch in archs:
+        row = {"CNN": arch}
+        for short, variant in (("UN", "raw"), ("CL", "clahe"), ("DH", "dehaze")):
+            key = f"{variant}/{arch}"
+            lo, hi = np.percentile(result["boot"][key], [2.5, 97.5])
+            row[f"S_{short}"] = 100 * result["S"][key]
+            row[f"S_{short} 95% CI"] = f"{100 * lo:.2f}-{100 * hi:.2f}"
+        for x, y in (("CL", "UN"), ("DH", "UN"), ("DH", "CL")):
+            vx = {"UN": "raw", "CL": "clahe", "DH": "dehaze"}[x]
+            vy = {"UN": "raw", "CL": "clahe", "DH": "dehaze"}[y]
+            p = paired_p_value(result["boot"][f"{vx}/{arch}"], result["boot"][f"{vy}/{arch}"])
+            row[f"S_{x} - S_{y}"] = row[f"S_{x}"] - row[f"S_{y}"]
+            row[f"p ({x} vs {y})"] = p
+            row[f"significant ({x} vs {y})"] = bool(p < alpha / m)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,28 @@
+# Evaluation: held-out scores of all folds pooled per (variant, arch), exact mean sensitivity,
+# paired bootstrap over all six models at once, and the Table 3 replica.
+
+
+rule evaluate:
+    input:
+        predictions=expand(
+            "results/predictions/{variant}/{arch}/fold{fold}.parquet",
+            variant=["raw", "clahe", "dehaze"],
+            arch=config["train"]["architectures"],
+            fold=FOLDS,
+        ),
+        samples="results/patches/samples.parquet",
+        folds="results/dataset/folds.tsv",
+    output:
+        per_model="results/evaluation/mean_sensitivity.tsv",
+        table3_csv="results/evaluation/table3.csv",
+        table3_md="results/evaluation/table3.md",
+        summary="results/evaluation/bootstrap.json",
+    params:
+        archs=config["train"]["architectures"],
+        **config["evaluation"],
+    log:
+        "results/logs/evaluate.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/evaluate.py"
