@@ -84,6 +84,17 @@ def test_tiny_study_shards_every_sample_of_every_fold_and_variant(tiny_run):
             assert 0 < stats["mean"] < 1 and 0 < stats["std"] < 1
 
 
+def test_tiny_study_ends_with_table3_over_every_held_out_sample(tiny_run):
+    d = tiny_run / "results/evaluation"
+    t3 = pd.read_csv(d / "table3.csv")
+    assert list(t3["CNN"]) == ["alexnet", "vgg"]
+    for col in ("S_UN", "S_CL", "S_DH"):
+        assert t3[col].between(0, 100).all()
+    assert ((t3["S_DH - S_UN"] - (t3["S_DH"] - t3["S_UN"])).abs() < 1e-9).all()
+    assert t3["p (DH vs UN)"].between(0, 1).all()
+    assert "Bonferroni" in (d / "table3.md").read_text()
+
+
 def test_no_patient_data_reaches_results(tiny_run):
     phi = set()
     for dcm in (tiny_run / "data/synthetic/dicom").glob("*.dcm"):
