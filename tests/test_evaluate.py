@@ -124,3 +124,14 @@ def test_identical_models_are_never_significantly_different_and_table3_marks_bon
     t = table3(res, ["vgg"]).iloc[0]
     assert t["S_CL - S_UN"] == 0 and not t["significant (CL vs UN)"]
     assert t["S_DH - S_UN"] > 0 and t["p (DH vs UN)"] < 0.05 / 3 and t["significant (DH vs UN)"]
+
+
+def test_sensitivity_curve_reads_the_roc_vertically():
+    from mcdetect.evaluate import sensitivity_curve
+
+    rng = np.random.default_rng(11)
+    neg = np.round(rng.normal(0, 1, 300), 1)
+    pos = np.round(rng.normal(1, 1, 40), 1)
+    fprs = np.array([1e-4, 1 / 300, 0.01, 0.05, 0.1, 0.5])
+    expected = [brute_s(pos, neg, f) for f in fprs]
+    np.testing.assert_allclose(sensitivity_curve(pos, neg, fprs), expected)

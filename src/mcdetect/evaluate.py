@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mean_sensitivity", "weighted_mean_sensitivity", "bootstrap_weights", "resolution"]
+__all__ = [
+    "mean_sensitivity", "weighted_mean_sensitivity", "sensitivity_curve", "bootstrap_weights",
+    "resolution", "paired_bootstrap", "paired_p_value", "table3",
+]
 
 
 def resolution(n_negatives: int, a: float) -> dict:
@@ -31,39 +34,48 @@ def resolution(n_negatives: int, a: float) -> dict:
             "a_below_resolution": bool(a < 1.0 / n_negatives)}
 
 
+def _prepare(pos, neg, pos_w, neg_w):
+    pos = np.asarray(pos, dtype=np.float64)
+    neg = np.asarray(neg, dtype=np.float64)
+    pos_w = np.ones(len(pos)) if pos_w is None else np.asarray(pos_w, dtype=np.float64)
+    neg_w = np.ones(len(neg)) if neg_w is None else np.asarray(neg_w, dtype=np.float64)
+    neg, neg_w = neg[neg_w > 0], neg_w[neg_w > 0]
+    pos, pos_w = pos[pos_w > 0], pos_w[pos_w > 0]
+    if neg_w.sum() <= 0 or pos_w.sum() <= 0:
+        raise ValueError("need at least one positive and one negative")
+    order = np.argsort(-neg, kind="stable")
+    p_order = np.argsort(pos, kind="stable")
+    return (pos[p_order], np.cumsum(pos_w[p_order]), neg[order], np.cumsum(neg_w[order]))
+
+
+def _sensitivity_at_ranks(prepared, ms: np.ndarray) -> np.ndarray:
+    """s for weighted negative ranks m (m = floor(f N)): positives strictly above the negative
+    at weighted rank m (the first i whose cumulative weight exceeds m)."""
+    p_sorted, p_cum, neg, cum = prepared
+    idx = np.searchsorted(cum, ms, side="right")
+    thresholds = np.where(idx < len(neg), neg[np.minimum(idx, len(neg) - 1)], -np.inf)
+    below_or_equal = np.searchsorted(p_sorted, thresholds, side="right")
+    covered = np.where(below_or_equal > 0, p_cum[np.maximum(below_or_equal - 1, 0)], 0.0)
+    return (p_cum[-1] - covered) / p_cum[-1]
+
+
+def sensitivity_curve(pos, neg, fprs, pos_w=None, neg_w=None) -> np.ndarray:
+    """s(f) at the false-positive fractions ``fprs`` (the ROC read vertically)."""
+    prepared = _prepare(pos, neg, pos_w, neg_w)
+    n_total = prepared[3][-1]
+    return _sensitivity_at_ranks(prepared, np.floor(np.asarray(fprs) * n_total))
+
+
 def weighted_mean_sensitivity(pos: np.ndarray, neg: np.ndarray, pos_w=None, neg_w=None,
                               a: float = 1e-6, b: float = 0.1) -> float:
     """Exact S(a, b) of scores ``pos`` and ``neg`` with integer weights (None = all 1)."""
     if not 0 < a < b <= 1:
         raise ValueError(f"need 0 < a < b <= 1, got a={a}, b={b}")
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
-    pos_w = np.ones(len(pos)) if pos_w is None else np.asarray(pos_w, dtype=np.float64)
-    neg_w = np.ones(len(neg)) if neg_w is None else np.asarray(neg_w, dtype=np.float64)
-    keep_n = neg_w > 0
-    neg, neg_w = neg[keep_n], neg_w[keep_n]
-    keep_p = pos_w > 0
-    pos, pos_w = pos[keep_p], pos_w[keep_p]
-    n_total = neg_w.sum()
-    p_total = pos_w.sum()
-    if n_total <= 0 or p_total <= 0:
-        raise ValueError("need at least one positive and one negative")
-    order = np.argsort(-neg, kind="stable")
-    neg, neg_w = neg[order], neg_w[order]
-    cum = np.cumsum(neg_w)  # negatives (weighted) with score >= neg[i], counting ties in order
-    # Steps: m = floor(f N) runs from floor(a N) to floor(b N); s_m depends on the negative score
-    # at weighted rank m (0-based), i.e. the first i with cum[i] > m.
-    m_lo, m_hi = int(np.floor(a * n_total)), int(np.floor(b * n_total))
-    ms = np.arange(m_lo, m_hi + 1, dtype=np.float64)
-    idx = np.searchsorted(cum, ms, side="right")  # first i with cum[i] > m
-    thresholds = np.where(idx < len(neg), neg[np.minimum(idx, len(neg) - 1)], -np.inf)
-    # weighted positives strictly above each threshold
-    p_order = np.argsort(pos, kind="stable")
-    p_sorted, p_cum = pos[p_order], np.cumsum(pos_w[p_order])
-    below_or_equal = np.searchsorted(p_sorted, thresholds, side="right")
-    covered = np.where(below_or_equal > 0, p_cum[np.maximum(below_or_equal - 1, 0)], 0.0)
-    sens = (p_total - covered) / p_total
-    # interval of f for step m: [m / N, (m + 1) / N) clipped to [a, b]
+    prepared = _prepare(pos, neg, pos_w, neg_w)
+    n_total = prepared[3][-1]
+    # Steps m = floor(f N) from floor(a N) to floor(b N), each constant on [m / N, (m + 1) / N).
+    ms = np.arange(int(np.floor(a * n_total)), int(np.floor(b * n_total)) + 1, dtype=np.float64)
+    sens = _sensitivity_at_ranks(prepared, ms)
     lo = np.maximum(ms / n_total, a)
     hi = np.minimum((ms + 1) / n_total, b)
     width = np.log(hi) - np.log(lo)
@@ -98,24 +110,29 @@ def bootstrap_weights(labels: np.ndarray, units: np.ndarray | None, rng) -> np.n
 
 
 def paired_bootstrap(scores: dict, labels: np.ndarray, units=None, *, n_boot: int = 1000,
-                     seed: int = 0, a: float = 1e-6, b: float = 0.1, log=print) -> dict:
+                     seed: int = 0, a: float = 1e-6, b: float = 0.1, grid=None,
+                     log=print) -> dict:
     """S of every model on the full data and on ``n_boot`` paired, class-stratified resamples.
 
     ``scores`` maps a model name to its scores, all aligned with ``labels`` (and ``units``).
-    Returns {"S": {model: S}, "boot": {model: array of n_boot S}}.
+    Returns {"S": {model: S}, "boot": {model: n_boot S}, "grid": FPRs, "roc": {model: the
+    (n_boot, len(grid)) sensitivities of each resample at the FPR grid}} (for average ROCs).
     """
+    grid = np.geomspace(a, b, 61) if grid is None else np.asarray(grid)
     labels = np.asarray(labels)
     pos, neg = labels == 1, labels == 0
     full = {k: mean_sensitivity(v[pos], v[neg], a, b) for k, v in scores.items()}
     rng = np.random.default_rng(seed)
     boot = {k: np.empty(n_boot) for k in scores}
+    roc = {k: np.empty((n_boot, len(grid))) for k in scores}
     for r in range(n_boot):
         w = bootstrap_weights(labels, units, rng)  # one resample for every model: paired
         for k, v in scores.items():
             boot[k][r] = weighted_mean_sensitivity(v[pos], v[neg], w[pos], w[neg], a, b)
+            roc[k][r] = sensitivity_curve(v[pos], v[neg], grid, w[pos], w[neg])
         if (r + 1) % max(1, n_boot // 10) == 0:
             log(f"[bootstrap] {r + 1}/{n_boot} resamples")
-    return {"S": full, "boot": boot}
+    return {"S": full, "boot": boot, "grid": grid, "roc": roc}
 
 
 def paired_p_value(boot_x: np.ndarray, boot_y: np.ndarray) -> float:

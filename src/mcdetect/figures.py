@@ -85,3 +85,38 @@ def _densest(xy: np.ndarray, box: int) -> np.ndarray:
     best = xy[int(np.argmax(counts))]
     near = xy[(np.abs(xy[:, 0] - best[0]) < box / 2) & (np.abs(xy[:, 1] - best[1]) < box / 2)]
     return near.mean(axis=0)
+
+
+def average_roc_figure(path, grid: np.ndarray, curves: dict, a: float, b: float) -> None:
+    """Fig. 3: bootstrap-averaged ROC per CNN (one panel each), the three preprocessing variants
+    with their 95% bands, FPR on a log axis over [a, b]. ``curves[(arch, variant)]`` is the
+    (n_boot, len(grid)) array of resampled sensitivities."""
+    import pandas as pd
+    import seaborn as sns
+
+    archs = sorted({arch for arch, _ in curves})
+    rows = []
+    for (arch, variant), c in curves.items():
+        lo, hi = np.percentile(c, [2.5, 97.5], axis=0)
+        rows += [{"CNN": arch, "variant": variant, "fpr": f, "sensitivity": m, "lo": l_, "hi": h}
+                 for f, m, l_, h in zip(grid, c.mean(axis=0), lo, hi, strict=True)]
+    df = pd.DataFrame(rows)
+    palette = {"raw": "0.45", "clahe": "tab:blue", "dehaze": "tab:red"}
+    fig, axes = plt.subplots(1, len(archs), figsize=(4.6 * len(archs), 4.0), dpi=150,
+                             sharey=True, squeeze=False)
+    for ax, arch in zip(axes[0], archs, strict=True):
+        sub = df[df["CNN"] == arch]
+        sns.lineplot(data=sub, x="fpr", y="sensitivity", hue="variant", palette=palette, ax=ax,
+                     hue_order=[v for v in ("raw", "clahe", "dehaze") if v in set(sub.variant)])
+        for variant, g in sub.groupby("variant"):
+            ax.fill_between(g["fpr"], g["lo"], g["hi"], color=palette.get(variant, "k"),
+                            alpha=0.15, lw=0)
+        ax.set_xscale("log")
+        ax.set_xlim(a, b)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("false positive fraction")
+        ax.set_title(f"{arch}-like CNN", fontsize=10)
+    axes[0][0].set_ylabel("sensitivity (bootstrap mean, 95% band)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

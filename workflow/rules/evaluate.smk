@@ -17,6 +17,12 @@ rule evaluate:
         table3_csv="results/evaluation/table3.csv",
         table3_md="results/evaluation/table3.md",
         summary="results/evaluation/bootstrap.json",
+        roc="results/evaluation/average_roc.tsv",
+        fig3=report(
+            "results/figures/fig3_average_roc.png",
+            caption="../report/fig3.rst",
+            category="Evaluation",
+        ),
     params:
         archs=config["train"]["architectures"],
         **config["evaluation"],

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mcdetect.evaluate import paired_bootstrap, resolution, table3
+from mcdetect.figures import average_roc_figure
 from mcdetect.logs import run
 
 
@@ -54,6 +55,14 @@ def main(log):
     Path(snakemake.output.summary).write_text(json.dumps(
         {"unit": p.unit, "n_boot": p.n_boot, "seed": p.seed, "a": p.a, "b": p.b, **info},
         indent=2) + "\n")
+    curves = {tuple(reversed(k.split("/"))): c for k, c in res["roc"].items()}
+    average_roc_figure(snakemake.output.fig3, res["grid"], curves, p.a, p.b)
+    pd.DataFrame(
+        [{"model": k, "fpr": f, "sensitivity": m, "ci_low": lo, "ci_high": hi}
+         for k, c in sorted(res["roc"].items())
+         for f, m, lo, hi in zip(res["grid"], c.mean(0), *np.percentile(c, [2.5, 97.5], 0),
+                                 strict=True)]
+    ).to_csv(snakemake.output.roc, sep="\t", index=False, float_format="%.6g")
     log.info("Table 3:\n%s\n%s", t3.to_string(index=False), note)
 
 
