@@ -26,7 +26,7 @@ run: $(STAMP)
 	@echo "Dataset: results/dataset/summary.md (manifest images.tsv, mcs.tsv, folds.tsv beside it)"
 	@echo "Preprocessed images: results/preprocessed/{raw,dehaze,clahe}/, masks: results/masks/"
 	@echo "Figures: results/figures/; training curves: results/training/; held-out scores: results/predictions/"
-	@echo "Table 3 replica: results/evaluation/table3.md"
+	@echo "Table 3 replica: results/evaluation/table3.md; Fig. 3: results/figures/fig3_average_roc.png"
 
 test: $(STAMP)
 	$(BIN)/ruff check src workflow tests $(wildcard benchmarks)

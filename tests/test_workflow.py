@@ -93,6 +93,10 @@ def test_tiny_study_ends_with_table3_over_every_held_out_sample(tiny_run):
     assert ((t3["S_DH - S_UN"] - (t3["S_DH"] - t3["S_UN"])).abs() < 1e-9).all()
     assert t3["p (DH vs UN)"].between(0, 1).all()
     assert "Bonferroni" in (d / "table3.md").read_text()
+    roc = pd.read_csv(d / "average_roc.tsv", sep="\t")
+    assert roc["model"].nunique() == 6 and roc["sensitivity"].between(0, 1).all()
+    assert (roc["ci_low"] <= roc["sensitivity"] + 1e-12).all()
+    assert (tiny_run / "results/figures/fig3_average_roc.png").stat().st_size > 10_000
 
 
 def test_no_patient_data_reaches_results(tiny_run):
