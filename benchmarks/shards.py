@@ -33,11 +33,7 @@ ROWS, COLS, N_IMAGES = 2294, 1914, 20
 
 
 def make_inputs(root: Path, patches: int):
-    from mcdetect.patches import (
-        SCHEMA,  # noqa: F401  (same schema as the study)
-        ImageSamples,
-        SampleTableWriter,
-    )
+    from mcdetect.patches import ImageSamples, SampleTableWriter
 
     rng = np.random.default_rng(0)
     writer = SampleTableWriter(root / "samples.parquet")

@@ -124,7 +124,7 @@ def test_training_stream_is_balanced_augmented_standardised_and_seeded(study, tm
     root = study[0]
     write(root, root / "samples.parquet", 0, tmp_path / "t")
     stats = json.loads((tmp_path / "t" / "stats.json").read_text())
-    ds = train_dataset(tmp_path / "t", stats, batch=32, seed=1, with_ids=True)
+    ds = train_dataset(tmp_path / "t", stats, batch=32, seed=1, with_transforms=True)
     xs, ys, ts = [], [], []
     for x, y, t in ds:
         assert x.shape[0] <= 32

@@ -263,14 +263,15 @@ def _dihedral(x, t):
 
 
 def train_dataset(shard_dir, stats: dict, batch: int = 32, seed: int = 0, epoch: int = 0,
-                  record_buffer: int = 256, with_ids: bool = False):
+                  record_buffer: int = 256, with_transforms: bool = False):
     """One epoch of the balanced, augmented training stream of a fold.
 
     Records are read in a seeded shuffled order; in each, the negatives are kept and as many
     positives are drawn (with replacement) from the fold's positive pool, each under a random one
     of the 8 flips/90-degree rotations; the mix is shuffled, standardised with ``stats`` and cut
     into batches of ``batch``. Random draws are stateless functions of (seed, epoch, record), so a
-    rerun gives the same stream. Yields (x, label) or (x, label, transform) with ``with_ids``.
+    rerun gives the same stream. Yields (x, label), or (x, label, transform) with
+    ``with_transforms`` (transform -1 for negatives).
     """
     import tensorflow as tf
 
@@ -302,7 +303,7 @@ def train_dataset(shard_dir, stats: dict, batch: int = 32, seed: int = 0, epoch:
         tt = tf.concat([tf.fill([n], -1), t], axis=0)
         perm = tf.argsort(tf.random.stateless_uniform([2 * n], seed=s + 2))
         x, y, tt = tf.gather(x, perm), tf.gather(y, perm), tf.gather(tt, perm)
-        return (std(x), y, tt) if with_ids else (std(x), y)
+        return (std(x), y, tt) if with_transforms else (std(x), y)
 
     ds = ds.map(lambda k, rec: balance(k, *rec), num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
