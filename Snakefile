@@ -17,6 +17,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -34,3 +35,4 @@ rule all:
             fold=range(config["folds"]["k"]),
         ),
         "results/evaluation/table3.md",
+        "results/report/summary.md",

@@ -135,3 +135,110 @@ def test_sensitivity_curve_reads_the_roc_vertically():
     fprs = np.array([1e-4, 1 / 300, 0.01, 0.05, 0.1, 0.5])
     expected = [brute_s(pos, neg, f) for f in fprs]
     np.testing.assert_allclose(sensitivity_curve(pos, neg, fprs), expected)
+
+
+# --- the fast paired bootstrap: exact, paired, stratified, and equal to the plain reference ---
+
+def _two_class(rng, n_pos, n_neg, shift=1.0):
+    labels = np.r_[np.ones(n_pos, int), np.zeros(n_neg, int)]
+    return labels, rng.normal(size=len(labels)) + shift * labels
+
+
+@pytest.mark.parametrize("unit", ["sample", "image"])
+@pytest.mark.parametrize("small_top", [False, True])
+def test_fast_resamples_equal_weighted_s_of_the_same_plain_weights(monkeypatch, unit, small_top):
+    """Each fast resample gives exactly S and s(grid) of its own weights applied to every
+    sample; a top set shrunk to bN + 1 forces the full-order fallback often."""
+    from mcdetect import evaluate
+
+    if small_top:
+        monkeypatch.setattr(evaluate, "_top_size", lambda n, b, by_unit: int(b * n) + 1)
+    rng = np.random.default_rng(5)
+    labels, s1 = _two_class(rng, 80, 5000)
+    scores = {"m1": s1, "m2": np.round(s1 + rng.normal(0, 0.7, len(s1)), 1)}  # ties too
+    images = rng.integers(0, 30, len(labels))
+    a, b = 1e-3, 0.05
+    grid = np.geomspace(a, b, 7)
+    plan = evaluate._Plan(scores, labels, None if unit == "sample" else images, a, b, grid, 9)
+    assert all(len(m.top) < 5000 for m in plan.models.values())
+    fallbacks = 0
+    for r in range(40):
+        out, fb = plan.resample(r)
+        fallbacks += fb
+        pw, nw = plan.weights(r)
+        assert pw.sum() > 0
+        if unit == "sample":
+            assert pw.sum() == 80 and nw.sum() == 5000
+        else:  # an image's samples of one class are drawn together
+            for cls, w in ((1, pw), (0, nw)):
+                img = images[labels == cls]
+                assert all(len(set(w[img == i])) <= 1 for i in range(30))
+        for k, v in scores.items():
+            pos, neg = v[labels == 1], v[labels == 0]
+            expected = weighted_mean_sensitivity(pos, neg, pw, nw, a, b)
+            assert out[k][0] == pytest.approx(expected, abs=1e-12)
+            from mcdetect.evaluate import sensitivity_curve
+            np.testing.assert_allclose(out[k][1], sensitivity_curve(pos, neg, grid, pw, nw))
+    assert (fallbacks > 0) == small_top
+
+
+def test_fast_bootstrap_draws_the_plain_bootstrap_distribution():
+    """S over fast resamples (top sets, binomial count into their union) and over plain
+    multinomial weights on every sample: the same distribution (two-sample KS)."""
+    from scipy.stats import ks_2samp
+
+    from mcdetect.evaluate import paired_bootstrap
+
+    rng = np.random.default_rng(2)
+    labels, s1 = _two_class(rng, 60, 20_000)
+    a, b = 1e-4, 0.02
+    fast = paired_bootstrap({"m": s1}, labels, n_boot=600, seed=4, a=a, b=b, log=lambda m: None)
+    assert fast["top"]["m"] < 20_000 / 10  # the fast path really ran on a top set
+    pos, neg = s1[labels == 1], s1[labels == 0]
+    plain = []
+    for _ in range(600):
+        w = bootstrap_weights(labels, None, rng)
+        plain.append(weighted_mean_sensitivity(pos, neg, w[labels == 1], w[labels == 0], a, b))
+    assert ks_2samp(fast["boot"]["m"], plain).pvalue > 0.01
+    assert np.mean(fast["boot"]["m"]) == pytest.approx(np.mean(plain), abs=0.02)
+
+
+def test_resamples_are_paired_and_do_not_depend_on_the_number_of_workers():
+    from mcdetect.evaluate import paired_bootstrap
+
+    rng = np.random.default_rng(8)
+    labels, s1 = _two_class(rng, 50, 4000)
+    scores = {"m": s1, "monotone copy": 3 * s1 + 1, "other": s1 + rng.normal(0, 1, len(s1))}
+    one = paired_bootstrap(scores, labels, n_boot=60, seed=3, a=1e-3, log=lambda m: None)
+    two = paired_bootstrap(scores, labels, n_boot=60, seed=3, a=1e-3, workers=2,
+                           log=lambda m: None)
+    # the same resample for every model: a monotone copy has the same S on every resample
+    np.testing.assert_array_equal(one["boot"]["m"], one["boot"]["monotone copy"])
+    assert not np.array_equal(one["boot"]["m"], one["boot"]["other"])
+    for k in scores:
+        np.testing.assert_array_equal(one["boot"][k], two["boot"][k])
+        np.testing.assert_array_equal(one["roc"][k], two["roc"][k])
+    assert one["S"]["m"] == mean_sensitivity(s1[labels == 1], s1[labels == 0], a=1e-3)
+
+
+def test_equally_good_models_give_uniform_p_values():
+    """Two different models of the same quality (independent noise on the same data): over many
+    datasets the paired p-values spread uniformly, so 'significant' comes at the nominal rate."""
+    from scipy.stats import kstest
+
+    from mcdetect.evaluate import paired_bootstrap, paired_p_value
+
+    rng = np.random.default_rng(12)
+    p_values = []
+    for _ in range(150):
+        labels = np.r_[np.ones(150, int), np.zeros(1500, int)]
+        signal = 1.2 * labels + rng.normal(0, 0.6, len(labels))  # shared by both models
+        x = signal + rng.normal(0, 0.8, len(labels))
+        y = signal + rng.normal(0, 0.8, len(labels))
+        res = paired_bootstrap({"x": x, "y": y}, labels, n_boot=200,
+                               seed=int(rng.integers(1 << 30)), a=1e-3, b=0.1,
+                               log=lambda m: None)
+        p_values.append(paired_p_value(res["boot"]["x"], res["boot"]["y"]))
+    p_values = np.array(p_values)
+    assert kstest(p_values, "uniform").pvalue > 0.01
+    assert 0.0 < np.mean(p_values < 0.05) < 0.12

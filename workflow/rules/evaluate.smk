@@ -23,12 +23,13 @@ rule evaluate:
             caption="../report/fig3.rst",
             category="Evaluation",
         ),
-    params:
-        archs=config["train"]["architectures"],
-        **config["evaluation"],
     log:
         "results/logs/evaluate.log",
     conda:
         "../../envs/report.yaml"
+    threads: 2
+    params:
+        archs=config["train"]["architectures"],
+        evaluation=config["evaluation"],
     script:
         "../scripts/evaluate.py"

@@ -3,6 +3,7 @@
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
@@ -12,10 +13,11 @@ import pandas as pd
 from mcdetect.evaluate import paired_bootstrap, resolution, table3
 from mcdetect.figures import average_roc_figure
 from mcdetect.logs import run
+from mcdetect.report import table3_note
 
 
 def main(log):
-    p = snakemake.params
+    p = SimpleNamespace(archs=snakemake.params.archs, **snakemake.params.evaluation)
     samples = pd.read_parquet(snakemake.input.samples, columns=["sample_id", "image_id", "label"])
     folds = pd.read_csv(snakemake.input.folds, sep="\t")
     samples["patient_id"] = samples["image_id"].map(folds.set_index("image_id")["patient_id"])
@@ -33,7 +35,7 @@ def main(log):
     labels = samples["label"].to_numpy()
     units = None if p.unit == "sample" else samples[f"{p.unit}_id"].to_numpy()
     res = paired_bootstrap(pooled, labels, units, n_boot=p.n_boot, seed=p.seed, a=p.a, b=p.b,
-                           log=log.info)
+                           workers=snakemake.threads, log=log.info)
     per_model = pd.DataFrame([
         {"model": k, "S": 100 * res["S"][k],
          "ci_low": 100 * np.percentile(res["boot"][k], 2.5),
@@ -43,18 +45,13 @@ def main(log):
     t3 = table3(res, p.archs)
     t3.to_csv(snakemake.output.table3_csv, index=False, float_format="%.4g")
     info = resolution(int((labels == 0).sum()), p.a)
-    note = (f"Mean sensitivity S in percent over FPR [{p.a:g}, {p.b:g}]; {p.n_boot} paired, "
-            f"class-stratified bootstrap resamples by {p.unit} (seed {p.seed}); two-sided "
-            f"p-values, significant (Bonferroni, m = 3) if p < {0.05 / 3:.4f}. "
-            f"{info['n_negatives']:,} negatives: the smallest resolvable FPR is "
-            f"{info['min_fpr']:.2g}" + (", above a: below it s is the sensitivity at FPR 0."
-                                       if info["a_below_resolution"] else "."))
+    summary = {"unit": p.unit, "n_boot": p.n_boot, "seed": p.seed, "a": p.a, "b": p.b, **info,
+               "fallbacks": res["fallbacks"], "individual_negatives": res["top"]}
+    note = table3_note(summary)
     Path(snakemake.output.table3_md).write_text(
         "# Table 3 (replica)\n\n" + t3.to_markdown(index=False, floatfmt=".4g") + "\n\n"
         + note + "\n")
-    Path(snakemake.output.summary).write_text(json.dumps(
-        {"unit": p.unit, "n_boot": p.n_boot, "seed": p.seed, "a": p.a, "b": p.b, **info},
-        indent=2) + "\n")
+    Path(snakemake.output.summary).write_text(json.dumps(summary, indent=2) + "\n")
     curves = {tuple(reversed(k.split("/"))): c for k, c in res["roc"].items()}
     average_roc_figure(snakemake.output.fig3, res["grid"], curves, p.a, p.b)
     pd.DataFrame(

@@ -1,0 +1,108 @@
+"""The report's tables: dataset per fold, scale next to the paper, Table 3 beside the paper."""
+
+import pandas as pd
+
+from mcdetect.report import (
+    PAPER,
+    dataset_table,
+    scale_table,
+    summary_markdown,
+    table3_note,
+    table3_with_paper,
+    training_summary,
+    write_html,
+)
+
+BOOT = {"unit": "image", "n_boot": 200, "seed": 17, "a": 1e-6, "b": 0.1, "n_negatives": 2400,
+        "min_fpr": 1 / 2400, "a_below_resolution": True}
+
+
+def small_study():
+    folds = pd.DataFrame({"image_id": [f"img-{i}" for i in range(6)],
+                          "patient_id": ["p1", "p1", "p2", "p3", "p3", "p3"],
+                          "fold": [0, 0, 0, 1, 1, 1], "n_mcs": [3, 0, 5, 2, 2, 1]})
+    samples = pd.DataFrame({"fold": [0, 1], "images": [3, 3], "positives": [7, 5],
+                            "negatives": [600, 600], "dropped_border": [1, 0]})
+    return folds, samples
+
+
+def test_dataset_table_counts_per_fold_and_in_all():
+    t = dataset_table(*small_study()).set_index("fold")
+    assert list(t.index) == ["fold 0", "fold 1", "all"]
+    assert t.loc["fold 0", "images"] == 3 and t.loc["fold 0", "patients"] == 2
+    assert t.loc["fold 1", "patients"] == 1 and t.loc["all", "patients"] == 3
+    assert t.loc["fold 0", "MCs"] == 8 and t.loc["all", "MCs"] == 13
+    assert t.loc["all", "positive patches"] == 12 and t.loc["all", "negative patches"] == 1200
+
+
+def test_scale_and_table3_sit_beside_the_paper(tmp_path):
+    dataset = dataset_table(*small_study())
+    logs = {(v, arch, f): pd.DataFrame({"epoch": range(1, e + 1), "samples": [1200] * e,
+                                        "seconds": [10.0] * e})
+            for v in ("raw", "clahe", "dehaze") for arch, e in (("alexnet", 1), ("vgg", 2))
+            for f in (0, 1)}
+    training = training_summary(logs).set_index("arch")
+    assert training.loc["vgg", "epochs"] == 2 and training.loc["vgg", "samples"] == 2400
+    assert training.loc["alexnet", "trainings"] == 6
+    scale = scale_table(dataset, training.reset_index(), BOOT).set_index("quantity")
+    assert scale.loc["mammograms", "paper"] == "1,066"
+    assert scale.loc["mammograms", "this run"] == "6"
+    assert scale.loc["negative patches", "paper"] == "27,017,503"
+    assert scale.loc["vgg: samples seen per training", "this run"] == "2,400"
+    assert scale.loc["bootstrap unit", "this run"] == "image"
+
+    t3 = pd.DataFrame([{"CNN": "vgg", "S_UN": 10.0, "S_UN 95% CI": "9-11", "S_CL": 12.0,
+                        "S_CL 95% CI": "11-13", "S_DH": 15.0, "S_DH 95% CI": "14-16",
+                        "S_CL - S_UN": 2.0, "p (CL vs UN)": 0.03,
+                        "significant (CL vs UN)": False, "S_DH - S_UN": 5.0,
+                        "p (DH vs UN)": 0.001, "significant (DH vs UN)": True,
+                        "S_DH - S_CL": 3.0, "p (DH vs CL)": 0.01,
+                        "significant (DH vs CL)": True}])
+    both = table3_with_paper(t3).set_index("source")
+    assert both.loc["paper", "S_DH"] == f"{PAPER['table3']['vgg']['S_DH']:.2f}"
+    assert both.loc["this run", "S_DH - S_UN"] == "+5.00 (p = 0.001) *"
+    assert both.loc["this run", "S_CL - S_UN"] == "+2.00 (p = 0.03)"
+    note = table3_note(BOOT)
+    assert "by image" in note and "below it s is the sensitivity at FPR 0" in note
+    write_html(tmp_path / "t.html", "Table 3", both.reset_index(), note)
+    html = (tmp_path / "t.html").read_text()
+    assert html.count("<tr") == 3 and "<style>" in html and "Bonferroni" in html
+    md = summary_markdown(dataset, scale.reset_index(), both.reset_index(), note, BOOT)
+    assert "## Dataset per fold" in md and "| fold 0 |" in md
+
+
+def _embedded(html: str) -> bytes:
+    """Every file embedded in a Snakemake report (base64 data URIs), decoded."""
+    import base64
+    import re
+
+    return b"\n".join(base64.b64decode(m) for m in
+                      re.findall(r'data:[^"\s]*?;base64,([A-Za-z0-9+/=]+)', html))
+
+
+def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny_run, tmp_path):
+    from conftest import snakemake
+    from mcdetect.data.synthetic import read_dicom_phi
+
+    summary = (tiny_run / "results/report/summary.md").read_text()
+    for heading in ("## Dataset per fold", "## Scale of this run", "## Table 3"):
+        assert heading in summary
+    dataset = pd.read_csv(tiny_run / "results/report/dataset.csv").set_index("fold")
+    folds = pd.read_csv(tiny_run / "results/dataset/folds.tsv", sep="\t")
+    assert dataset.loc["all", "images"] == len(folds) == 12
+    assert dataset.loc["all", "patients"] == folds["patient_id"].nunique() == 3
+    samples = pd.read_parquet(tiny_run / "results/patches/samples.parquet")
+    assert dataset.loc["all", "positive patches"] == (samples["label"] == 1).sum()
+    assert dataset.loc["all", "negative patches"] == (samples["label"] == 0).sum()
+
+    out = tmp_path / "report.html"
+    snakemake(tiny_run, "--report", str(out))
+    html = out.read_text(errors="replace")
+    files = _embedded(html)
+    for name in ("dataset.html", "scale.html", "table3.html", "fig1_dehaze_transform.png",
+                 "fig2_dehazing_example.png", "fig3_average_roc.png", "fold0.png"):
+        assert name in html, name
+    assert b"Dataset per fold" in files and b"this run next to the paper" in files
+    dicom = next((tiny_run / "data/synthetic/dicom").rglob("*.dcm"))
+    for secret in [*read_dicom_phi(dicom), "mcdetect-default-key"]:
+        assert secret not in html and secret.encode() not in files, secret
