@@ -7,8 +7,14 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 import pandas as pd
 
-from mcdetect.data.layout import SYNTHETIC_DIR, image_id, list_source_files, synthetic_files
-
+from mcdetect.data.layout import (
+    SYNTHETIC_DIR,
+    image_id,
+    source_annotations,
+    source_dicom_dir,
+    source_file_list,
+    synthetic_files,
+)
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -18,19 +24,19 @@ SYNTHETIC = DATASET["source"] == "synthetic"
 
 def dicom_dir():
     """Folder of the DICOM files of the configured source."""
-    return f"{SYNTHETIC_DIR}/dicom" if SYNTHETIC else DATASET["dicom_dir"]
+    return f"{SYNTHETIC_DIR}/dicom" if SYNTHETIC else source_dicom_dir(DATASET)
 
 
 def annotations_csv():
     """CSV of MC centres of the configured source (generic layout, see mcdetect.data.sources)."""
-    return f"{SYNTHETIC_DIR}/mcs.csv" if SYNTHETIC else DATASET["annotations"]
+    return f"{SYNTHETIC_DIR}/mcs.csv" if SYNTHETIC else source_annotations(DATASET)
 
 
 def source_files():
     """Relative paths of the source DICOM files, known when the workflow is parsed."""
     if SYNTHETIC:
         return synthetic_files(config["synthetic"])
-    return list_source_files(DATASET["dicom_dir"], DATASET["pattern"])
+    return source_file_list(DATASET)
 
 
 SOURCES = source_files()
@@ -50,9 +56,7 @@ def reader_params():
 
 # Pseudonymous image id -> source DICOM path; ids are known at parse time, so adding one file adds
 # only that file's jobs.
-IMAGE_SOURCE = {
-    image_id(DATASET["pseudonym_key"], src): f"{dicom_dir()}/{src}" for src in SOURCES
-}
+IMAGE_SOURCE = {image_id(DATASET["pseudonym_key"], src): f"{dicom_dir()}/{src}" for src in SOURCES}
 PREPROCESS = config["preprocess"]
 VARIANTS = PREPROCESS["variants"]
 
@@ -93,9 +97,9 @@ def example_image():
 def preprocessed_all(wildcards):
     """Every configured variant and the mask of every valid image."""
     ids = valid_images()
-    return expand("results/preprocessed/{variant}/{image}.png", variant=VARIANTS, image=ids) + expand(
-        "results/masks/{image}.png", image=ids
-    )
+    return expand(
+        "results/preprocessed/{variant}/{image}.png", variant=VARIANTS, image=ids
+    ) + expand("results/masks/{image}.png", image=ids)
 
 
 FOLDS = list(range(config["folds"]["k"]))
@@ -114,8 +118,6 @@ def checkpoint_dir(wildcards):
     import hashlib
     import json
 
-    key = json.dumps(
-        [config["train"][wildcards.arch], config["train"]["seed"]], sort_keys=True
-    )
+    key = json.dumps([config["train"][wildcards.arch], config["train"]["seed"]], sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return f"results/checkpoints/{wildcards.variant}_{wildcards.arch}_fold{wildcards.fold}/{digest}"

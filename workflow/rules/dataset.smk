@@ -1,4 +1,14 @@
-# Dataset stage: synthesize (default source) -> validate -> manifest -> folds.
+# Dataset stage: synthesize (default source) or import (INbreast) -> validate -> manifest -> folds.
+# Sources with an import step (INbreast) get its outputs as extra inputs; the others keep the
+# inputs, params and outputs they had (see mcdetect.data.layout.import_outputs).
+from mcdetect.data.layout import (
+    IMPORT_OUTPUTS,
+    folds_inputs,
+    import_outputs,
+    inbreast_layout,
+    inbreast_xml_files,
+    source_params,
+)
 
 
 rule synthesize:
@@ -6,69 +16,91 @@ rule synthesize:
         dicoms=expand("{d}/dicom/{f}", d=SYNTHETIC_DIR, f=SOURCES) if SYNTHETIC else [],
         mcs=f"{SYNTHETIC_DIR}/mcs.csv",
         summary="results/dataset/synthetic_summary.json",
-    params:
-        synthetic=config["synthetic"],
     log:
         "results/logs/synthesize.log",
     conda:
         "../../envs/dataset.yaml"
+    params:
+        synthetic=config["synthetic"],
     script:
         "../scripts/synthesize.py"
 
 
+rule import_inbreast:
+    input:
+        csv=lambda w: inbreast_layout(DATASET["path"])["csv"],
+        xml=lambda w: inbreast_xml_files(DATASET["path"]),
+    output:
+        **IMPORT_OUTPUTS,
+    log:
+        "results/logs/import_inbreast.log",
+    conda:
+        "../../envs/dataset.yaml"
+    params:
+        path=DATASET["path"],
+        sources=SOURCES,
+        pseudonym_key=DATASET["pseudonym_key"],
+    script:
+        "../scripts/import_inbreast.py"
+
+
 checkpoint validate:
     input:
+        **import_outputs(DATASET, "metadata"),
         dicoms=source_paths(),
         annotations=annotations_csv(),
     output:
         validation="results/dataset/validation.tsv",
         excluded="results/dataset/excluded.tsv",
-    params:
-        sources=SOURCES,
-        on_bad_image=DATASET["on_bad_image"],
-        **reader_params(),
-    threads: 4
     log:
         "results/logs/validate.log",
     conda:
         "../../envs/dataset.yaml"
+    threads: 4
+    params:
+        **reader_params(),
+        **source_params(DATASET),
+        sources=SOURCES,
+        on_bad_image=DATASET["on_bad_image"],
     script:
         "../scripts/validate.py"
 
 
 rule manifest:
     input:
+        **import_outputs(DATASET, "regions", "summary", prefix="source_"),
         dicoms=source_paths(),
         validation="results/dataset/validation.tsv",
         excluded="results/dataset/excluded.tsv",
         annotations=annotations_csv(),
     output:
+        **({"regions": "results/dataset/regions.tsv"} if import_outputs(DATASET) else {}),
         images="results/dataset/images.tsv",
         mcs="results/dataset/mcs.tsv",
         summary_json="results/dataset/summary.json",
         summary_md="results/dataset/summary.md",
-    params:
-        sources=SOURCES,
-        **reader_params(),
     log:
         "results/logs/manifest.log",
     conda:
         "../../envs/dataset.yaml"
+    params:
+        **reader_params(),
+        sources=SOURCES,
     script:
         "../scripts/manifest.py"
 
 
 rule folds:
     input:
+        **folds_inputs(config["folds"]),
         images="results/dataset/images.tsv",
     output:
         folds="results/dataset/folds.tsv",
-    params:
-        k=config["folds"]["k"],
-        seed=config["folds"]["seed"],
     log:
         "results/logs/folds.log",
     conda:
         "../../envs/dataset.yaml"
+    params:
+        folds={"k": config["folds"]["k"], "seed": config["folds"]["seed"]},
     script:
         "../scripts/folds.py"

@@ -1,5 +1,7 @@
-"""Rule manifest: pseudonymised images.tsv and mcs.tsv (canonical coordinates) and a summary."""
+"""Rule manifest: pseudonymised images.tsv and mcs.tsv (canonical coordinates) and a summary;
+for sources with region annotations (INbreast's cluster outlines) also regions.tsv."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -7,7 +9,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 import pandas as pd
 
-from mcdetect.data.manifest import build_manifest, summarize, write_summary
+from mcdetect.data.manifest import build_manifest, build_regions, summarize, write_summary
 from mcdetect.data.sources import read_annotations
 from mcdetect.logs import run
 
@@ -23,7 +25,18 @@ def main(log):
     )
     images.to_csv(snakemake.output.images, sep="\t", index=False)
     mcs.to_csv(snakemake.output.mcs, sep="\t", index=False, float_format="%.4f")
-    summary = summarize(images, mcs, excluded)
+    regions = None
+    if "regions" in snakemake.output.keys():
+        source_regions = pd.read_csv(snakemake.input.source_regions, sep="\t",
+                                     keep_default_na=False, na_values=[""])
+        regions = build_regions(snakemake.input.dicoms, p.sources, validation, source_regions,
+                                spacing_mm=p.spacing_mm, pseudonym_key=p.pseudonym_key)
+        regions.to_csv(snakemake.output.regions, sep="\t", index=False, float_format="%.3f")
+    source = None
+    if snakemake.input.get("source_summary"):
+        source = json.loads(Path(snakemake.input.source_summary).read_text())
+        source.pop("xml_without_dicom", None)  # file names; in the import's own summary
+    summary = summarize(images, mcs, excluded, regions=regions, source=source)
     write_summary(summary, snakemake.output.summary_json, snakemake.output.summary_md)
     log.info("manifest: %s", summary)
 

@@ -8,14 +8,16 @@ the image in the study's canonical form:
    not by the image maximum, so that intensities keep their physical meaning across images;
 3. MONOCHROME1 inverted to MONOCHROME2, so attenuating structures (MCs) are bright in every image;
 4. resampled to the study spacing (default 0.1 mm, the paper's) from PixelSpacing, or else from
-   ImagerPixelSpacing divided by EstimatedRadiographicMagnificationFactor; never assumed;
+   ImagerPixelSpacing divided by EstimatedRadiographicMagnificationFactor; never assumed (a source
+   whose files carry no spacing, e.g. digitised film, passes its nominal ``default_spacing_mm``);
 5. flipped left-right to one canonical orientation: **chest wall on the left image edge, nipple
    pointing right** (the usual orientation of a left breast). See :func:`needs_flip`.
 
 Annotations given in source pixel coordinates (x = column, y = row, pixel centres at integers) are
 mapped with the same transform by :meth:`MammogramHeader.to_canonical`.
 
-Every failure raises :class:`MammogramError`, whose message starts with the file's path.
+Every failure, malformed tags included, raises :class:`MammogramError`, whose message starts with
+the file's path.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ __all__ = [
     "read_mammogram",
     "pseudonym",
     "needs_flip",
+    "flip_from_image",
+    "read_pixels",
 ]
 
 
@@ -61,7 +65,7 @@ class MammogramHeader:
     bits_stored: int
     photometric: str
     src_spacing_mm: tuple[float, float]  # (row, col)
-    spacing_source: str  # PixelSpacing | ImagerPixelSpacing
+    spacing_source: str  # PixelSpacing | ImagerPixelSpacing | nominal
     target_spacing_mm: float
     laterality: str  # L | R | '' (unknown)
     view: str
@@ -115,15 +119,37 @@ def _first(ds, *names):
     return None
 
 
-def _spacing(ds, path) -> tuple[tuple[float, float], str]:
-    ps = ds.get("PixelSpacing")
-    if ps is not None and len(ps) == 2 and float(ps[0]) > 0 and float(ps[1]) > 0:
-        return (float(ps[0]), float(ps[1])), "PixelSpacing"
-    ips = ds.get("ImagerPixelSpacing")
-    if ips is not None and len(ips) == 2 and float(ips[0]) > 0 and float(ips[1]) > 0:
+def _pair(ds, name, path):
+    """A two-value spacing tag as positive floats, None when absent; malformed -> error."""
+    value = ds.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        pair = (float(value[0]), float(value[1])) if len(value) == 2 else None
+    except (TypeError, ValueError, IndexError):
+        pair = None
+    if pair is None or not (pair[0] > 0 and pair[1] > 0):
+        raise MammogramError(path, f"malformed {name} {value!r} (expected two positive numbers)")
+    return pair
+
+
+def _spacing(ds, path, default_mm=None) -> tuple[tuple[float, float], str]:
+    ps = _pair(ds, "PixelSpacing", path)
+    if ps is not None:
+        return ps, "PixelSpacing"
+    ips = _pair(ds, "ImagerPixelSpacing", path)
+    if ips is not None:
         mag = ds.get("EstimatedRadiographicMagnificationFactor")
-        mag = float(mag) if mag not in (None, "") and float(mag) > 0 else 1.0
-        return (float(ips[0]) / mag, float(ips[1]) / mag), "ImagerPixelSpacing"
+        try:
+            mag = float(mag) if mag not in (None, "") else 1.0
+        except (TypeError, ValueError):
+            raise MammogramError(
+                path, f"malformed EstimatedRadiographicMagnificationFactor {mag!r}"
+            ) from None
+        mag = mag if mag > 0 else 1.0
+        return (ips[0] / mag, ips[1] / mag), "ImagerPixelSpacing"
+    if default_mm is not None:
+        return (float(default_mm), float(default_mm)), "nominal"
     raise MammogramError(
         path, "no pixel spacing (neither PixelSpacing nor ImagerPixelSpacing is present)"
     )
@@ -152,6 +178,13 @@ def needs_flip(laterality: str, orientation, horizontal_flip: str | None) -> boo
     return None
 
 
+def flip_from_image(image: np.ndarray) -> bool:
+    """Orientation from the pixels: the breast (bright) lies against the chest wall, so the image
+    is mirrored when its right half is brighter than its left half."""
+    half = image.shape[1] // 2
+    return bool(image[:, half:].mean() > image[:, :half].mean())
+
+
 def _dcmread(path, stop_before_pixels: bool):
     try:
         with warnings.catch_warnings():
@@ -165,7 +198,18 @@ def _dcmread(path, stop_before_pixels: bool):
         raise MammogramError(path, f"unreadable DICOM header ({type(exc).__name__}: {exc})") from exc
 
 
-def _header(ds, path, target_spacing_mm: float, pseudonym_key: str) -> MammogramHeader:
+def _header(ds, path, target_spacing_mm, pseudonym_key, default_spacing_mm=None):
+    """The header, or MammogramError naming the file, whatever is wrong with the tags."""
+    try:
+        return _parse_header(ds, path, target_spacing_mm, pseudonym_key, default_spacing_mm)
+    except MammogramError:
+        raise
+    except Exception as exc:  # malformed values (a text where a number belongs, ...)
+        raise MammogramError(path, f"malformed header ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_header(ds, path, target_spacing_mm: float, pseudonym_key: str,
+                  default_spacing_mm=None) -> MammogramHeader:
     for tag in ("Rows", "Columns"):
         if tag not in ds:
             raise MammogramError(path, f"no {tag} tag: not an image")
@@ -177,7 +221,7 @@ def _header(ds, path, target_spacing_mm: float, pseudonym_key: str) -> Mammogram
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise MammogramError(path, f"PhotometricInterpretation {photometric} is not greyscale")
-    spacing, source = _spacing(ds, path)
+    spacing, source = _spacing(ds, path, default_spacing_mm)
     laterality = str(_first(ds, "ImageLaterality", "Laterality") or "").upper()[:1]
     flip = needs_flip(
         laterality, ds.get("PatientOrientation"), ds.get("FieldOfViewHorizontalFlip")
@@ -185,7 +229,11 @@ def _header(ds, path, target_spacing_mm: float, pseudonym_key: str) -> Mammogram
     patient = str(ds.get("PatientID", "") or "")
     # Without a PatientID each image is its own patient (safe for patient-level folds).
     patient_key = pseudonym(pseudonym_key, patient or f"file:{Path(path).name}", "pat")
-    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
+    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16)
+    if not 1 <= bits <= 32:
+        raise MammogramError(path, f"BitsStored {bits} out of range")
+    if int(ds.Rows) < 1 or int(ds.Columns) < 1:
+        raise MammogramError(path, f"empty image ({ds.Rows} x {ds.Columns} pixels)")
     return MammogramHeader(
         path=str(path),
         src_rows=int(ds.Rows),
@@ -204,11 +252,13 @@ def _header(ds, path, target_spacing_mm: float, pseudonym_key: str) -> Mammogram
     )
 
 
-def read_header(path, target_spacing_mm: float = 0.1, pseudonym_key: str = "mcdetect"):
+def read_header(path, target_spacing_mm: float = 0.1, pseudonym_key: str = "mcdetect",
+                default_spacing_mm: float | None = None):
     """Header only (no pixel decoding). When orientation is unknown, ``flipped`` is False here;
-    ``read_mammogram`` decides it from the image, so use its header where that matters."""
+    ``read_mammogram`` decides it from the image, so use its header where that matters.
+    ``default_spacing_mm``: the source's nominal spacing, used only when no spacing tag exists."""
     ds = _dcmread(path, stop_before_pixels=True)
-    return _header(ds, path, target_spacing_mm, pseudonym_key)
+    return _header(ds, path, target_spacing_mm, pseudonym_key, default_spacing_mm)
 
 
 def _stored_range(ds, bits: int, signed: bool) -> tuple[float, float]:
@@ -230,11 +280,12 @@ def _resample(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def read_mammogram(
-    path, target_spacing_mm: float = 0.1, pseudonym_key: str = "mcdetect"
+    path, target_spacing_mm: float = 0.1, pseudonym_key: str = "mcdetect",
+    default_spacing_mm: float | None = None,
 ) -> Mammogram:
     """Decode a mammogram into the study's canonical float32 image in [0, 1]."""
     ds = _dcmread(path, stop_before_pixels=False)
-    header = _header(ds, path, target_spacing_mm, pseudonym_key)
+    header = _header(ds, path, target_spacing_mm, pseudonym_key, default_spacing_mm)
     if "PixelData" not in ds:
         raise MammogramError(path, "no pixel data")
     try:
@@ -252,10 +303,18 @@ def read_mammogram(
         raise MammogramError(path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})")
     if raw.ndim != 2:
         raise MammogramError(path, f"pixel array has shape {raw.shape}, expected 2-D")
+    if raw.shape != (header.src_rows, header.src_cols):
+        raise MammogramError(path, f"pixel array {raw.shape} does not match Rows x Columns "
+                                   f"({header.src_rows} x {header.src_cols})")
 
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
-    values = np.asarray(pydicom.pixels.apply_modality_lut(raw, ds), dtype=np.float32)
-    lo, hi = _stored_range(ds, header.bits_stored, signed)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    try:
+        values = np.asarray(pydicom.pixels.apply_modality_lut(raw, ds), dtype=np.float32)
+        lo, hi = _stored_range(ds, header.bits_stored, signed)
+    except Exception as exc:  # a malformed Modality LUT or rescale
+        raise MammogramError(
+            path, f"modality rescale cannot be applied ({type(exc).__name__}: {exc})"
+        ) from exc
     if hi <= lo:
         raise MammogramError(path, f"degenerate stored range [{lo}, {hi}]")
     image = (values - np.float32(lo)) * np.float32(1.0 / (hi - lo))
@@ -268,10 +327,26 @@ def read_mammogram(
         header.laterality, ds.get("PatientOrientation"), ds.get("FieldOfViewHorizontalFlip")
     )
     if flip is None:  # decide from the image: the breast (bright) lies against the chest wall
-        half = image.shape[1] // 2
-        flip = bool(image[:, half:].mean() > image[:, :half].mean())
+        flip = flip_from_image(image)
     if flip != header.flipped:
         header = replace(header, flipped=flip)
     if flip:
         image = np.ascontiguousarray(image[:, ::-1])
     return Mammogram(header=header, image=image)
+
+
+def read_pixels(path) -> np.ndarray:
+    """The stored pixel array of any single-frame DICOM (masks, crops), no transform applied;
+    every failure raises MammogramError naming the file."""
+    ds = _dcmread(path, stop_before_pixels=False)
+    if "PixelData" not in ds:
+        raise MammogramError(path, "no pixel data")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = ds.pixel_array
+    except Exception as exc:
+        raise MammogramError(path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})")
+    if raw.ndim != 2:
+        raise MammogramError(path, f"pixel array has shape {raw.shape}, expected 2-D")
+    return raw

@@ -7,9 +7,44 @@ import hashlib
 import hmac
 from pathlib import Path
 
-__all__ = ["synthetic_files", "list_source_files", "pseudonym", "image_id", "SYNTHETIC_DIR"]
+__all__ = [
+    "synthetic_files",
+    "list_source_files",
+    "pseudonym",
+    "image_id",
+    "SYNTHETIC_DIR",
+    "IMPORT_DIR",
+    "TRAINABLE_SOURCES",
+    "EVALUATION_ONLY_SOURCES",
+    "require_trainable",
+    "source_dicom_dir",
+    "source_file_list",
+    "source_annotations",
+    "inbreast_layout",
+    "inbreast_xml_files",
+    "import_outputs",
+    "source_params",
+    "folds_inputs",
+    "INBREAST_SPACING_MM",
+]
 
 SYNTHETIC_DIR = "data/synthetic"  # outside results/: the synthetic DICOMs carry fake patient data
+IMPORT_DIR = "results/dataset/source"  # a release's own annotations, converted to the generic layout
+IMPORT_OUTPUTS = {
+    "mcs": f"{IMPORT_DIR}/mcs.csv",
+    "metadata": f"{IMPORT_DIR}/images.tsv",
+    "regions": f"{IMPORT_DIR}/regions.tsv",
+    "summary": f"{IMPORT_DIR}/summary.json",
+}
+INBREAST_SPACING_MM = 0.07  # nominal; the reader uses the header's, validate checks it against this
+
+# Sources with individual MC centres, on which the patch CNNs can be trained, and sources whose
+# annotations are regions (cluster outlines, masks, circles) only: evaluation at cluster level.
+TRAINABLE_SOURCES = ("synthetic", "generic", "inbreast")
+EVALUATION_ONLY_SOURCES = {
+    "cbis_ddsm": "mcdetect.data.cbis_ddsm",
+    "mini_mias": "mcdetect.data.mini_mias",
+}
 
 
 def synthetic_plan(patients: int, lateralities, views) -> list[dict]:
@@ -53,3 +88,83 @@ def pseudonym(key: str, value: str, prefix: str) -> str:
 def image_id(key: str, source: str) -> str:
     """Pseudonymous image id of a source file (keyed hash of its path relative to the dataset)."""
     return pseudonym(key, source, "img")
+
+
+def require_trainable(source: str) -> None:
+    """Raise a clear error unless the patch CNNs can be trained on ``source``."""
+    if source in EVALUATION_ONLY_SOURCES:
+        raise LayoutError(
+            f"dataset.source {source!r} is evaluation-only: its calcification annotations are "
+            f"regions (cluster outlines), with no individual MC points, so the 12x12 patch CNNs "
+            f"cannot be trained on it. Train on {', '.join(TRAINABLE_SOURCES)}; read {source} with "
+            f"{EVALUATION_ONLY_SOURCES[source]} to score whole-image detections per cluster."
+        )
+    if source not in TRAINABLE_SOURCES:
+        raise LayoutError(f"unknown dataset.source {source!r}; one of "
+                          f"{', '.join(TRAINABLE_SOURCES + tuple(EVALUATION_ONLY_SOURCES))}")
+
+
+def inbreast_layout(path) -> dict:
+    """Paths of an INbreast release folder (``AllDICOMs/``, ``AllXML/``, ``INbreast.csv``)."""
+    root = Path(path) if str(path) else None
+    if root is None or not root.is_dir():
+        raise LayoutError(
+            f"dataset.path {str(path)!r}: INbreast release folder not found (set dataset.path to "
+            f"the folder that holds AllDICOMs/, AllXML/ and INbreast.csv)"
+        )
+    parts = {"dicom_dir": root / "AllDICOMs", "xml_dir": root / "AllXML",
+             "csv": root / "INbreast.csv"}
+    for name, part in parts.items():
+        ok = part.is_file() if name == "csv" else part.is_dir()
+        if not ok:
+            hint = " (export INbreast.xls as ';'-separated CSV)" if name == "csv" else ""
+            raise LayoutError(f"{part}: not found; not an INbreast release folder?{hint}")
+    return {k: str(v) for k, v in parts.items()}
+
+
+def source_dicom_dir(dataset: dict) -> str:
+    """Folder of the DICOM files of a non-synthetic source."""
+    require_trainable(dataset["source"])
+    if dataset["source"] == "inbreast":
+        return inbreast_layout(dataset.get("path", ""))["dicom_dir"]
+    return dataset["dicom_dir"]
+
+
+def source_file_list(dataset: dict) -> list[str]:
+    """Relative paths of the DICOM files of a non-synthetic source."""
+    if dataset["source"] == "inbreast":
+        return list_source_files(source_dicom_dir(dataset), "*.dcm")
+    return list_source_files(source_dicom_dir(dataset), dataset.get("pattern", "**/*.dcm"))
+
+
+def source_annotations(dataset: dict) -> str:
+    """CSV of MC centres (generic layout) of a non-synthetic source: the configured one, or the
+    conversion of the release's own annotations written by the import rule."""
+    require_trainable(dataset["source"])
+    if dataset["source"] == "inbreast":
+        return f"{IMPORT_DIR}/mcs.csv"
+    return dataset["annotations"]
+
+
+def inbreast_xml_files(path) -> list[str]:
+    """The OsiriX plists of an INbreast release (``AllXML/*.xml``), sorted."""
+    xml_dir = Path(inbreast_layout(path)["xml_dir"])
+    return sorted(str(p) for p in xml_dir.iterdir() if p.suffix.lower() == ".xml")
+
+
+def import_outputs(dataset: dict, *names, prefix: str = "") -> dict:
+    """Named outputs of the source's import rule (INbreast), for rule inputs; empty for sources
+    without one, so that their jobs keep the inputs and params they had (no spurious rerun)."""
+    if dataset["source"] != "inbreast":
+        return {}
+    return {f"{prefix}{name}": IMPORT_OUTPUTS[name] for name in names or IMPORT_OUTPUTS}
+
+
+def source_params(dataset: dict) -> dict:
+    """Validation params specific to the source (INbreast: its nominal spacing); else none."""
+    return {"expected_spacing_mm": INBREAST_SPACING_MM} if dataset["source"] == "inbreast" else {}
+
+
+def folds_inputs(folds: dict) -> dict:
+    """The split file of ``folds.from_file`` as a named input, when one is configured."""
+    return {"from_file": folds["from_file"]} if folds.get("from_file") else {}

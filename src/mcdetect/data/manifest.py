@@ -4,7 +4,11 @@
 it decodes; it has a pixel spacing; every annotation falls inside the image and inside the breast;
 it is not a duplicate (same decoded pixels) of an earlier file. With ``on_bad_image='fail'`` any
 problem stops the run with one message listing every bad file; with ``'skip'`` bad images are
-left out and listed, with the reason, in ``excluded.tsv``. Input files are only read.
+left out and listed, with the reason, in ``excluded.tsv``. Input files are only read. Whatever goes
+wrong with one file (malformed tags, an unexpected decoder error) becomes that file's problem, so
+no file can stop the run without its name. A source may add per-file ``metadata`` (patient,
+laterality, view, problems found while importing it, see ``sources.read_metadata``) and its nominal
+``expected_spacing_mm``, which the header's spacing is checked against.
 
 ``build_manifest`` turns the validation table and the annotations into the study's manifest, with
 pseudonymous image and patient ids and MC centres in canonical coordinates (study spacing,
@@ -24,10 +28,14 @@ import pandas as pd
 
 from mcdetect.data.dicom import MammogramError, read_header, read_mammogram
 from mcdetect.data.layout import image_id
+from mcdetect.data.regions import REGION_COLUMNS, regions_to_canonical
 from mcdetect.data.sources import DatasetError
 from mcdetect.mask import breast_mask
 
-__all__ = ["validate_dataset", "build_manifest", "VALIDATION_COLUMNS"]
+__all__ = ["validate_dataset", "build_manifest", "build_regions", "VALIDATION_COLUMNS",
+           "MIN_SIDE_PX"]
+
+MIN_SIDE_PX = 32  # smallest image side, in pixels at the study spacing, worth keeping
 
 VALIDATION_COLUMNS = [
     "image_id", "source", "status", "problem", "patient_id", "laterality", "view",
@@ -37,23 +45,48 @@ VALIDATION_COLUMNS = [
 
 
 def _check_one(args):
-    path, source, xs, ys, spacing, key = args
+    source, key = args[1], args[5]
     row = {"image_id": image_id(key, source), "source": source, "status": "ok", "problem": ""}
+    try:
+        return _check(row, *args)
+    except Exception as exc:  # never lose a file's name to an unexpected error
+        row.update(status="excluded",
+                   problem=f"unexpected error while checking it ({type(exc).__name__}: {exc})")
+        return row, None
+
+
+def _check(row, path, source, xs, ys, spacing, key, meta=None, expected_spacing_mm=None):
+    meta = meta or {}
+    problems = [meta["problem"]] if meta.get("problem") else []
     try:
         mammo = read_mammogram(path, spacing, key)
     except MammogramError as exc:
-        row.update(status="excluded", problem=exc.problem)
+        row.update(status="excluded", problem="; ".join([exc.problem, *problems]))
         return row, None
     h = mammo.header
+    laterality = h.laterality or meta.get("laterality", "")
+    if h.laterality and meta.get("laterality") and meta["laterality"] != h.laterality:
+        problems.append(f"laterality {meta['laterality']} in the source's metadata but "
+                        f"{h.laterality} in the DICOM header")
+    if expected_spacing_mm:
+        worst = max(abs(s / expected_spacing_mm - 1) for s in h.src_spacing_mm)
+        if worst > 0.02:
+            problems.append(
+                f"{h.spacing_source} {h.src_spacing_mm[0]:.5g}/{h.src_spacing_mm[1]:.5g} mm "
+                f"differs from the source's nominal {expected_spacing_mm:g} mm"
+            )
+    if min(h.shape) < MIN_SIDE_PX:
+        problems.append(f"image too small: {h.shape[0]} x {h.shape[1]} pixels at "
+                        f"{h.target_spacing_mm:g} mm (under {MIN_SIDE_PX} on a side)")
     row.update(
-        patient_id=h.patient_key, laterality=h.laterality, view=h.view,
+        patient_id=meta.get("patient_id") or h.patient_key, laterality=laterality,
+        view=h.view or meta.get("view", ""),
         presentation_intent=h.presentation_intent, photometric=h.photometric,
         bits_stored=h.bits_stored, spacing_source=h.spacing_source,
         src_spacing_mm=f"{h.src_spacing_mm[0]:.5g}/{h.src_spacing_mm[1]:.5g}",
         src_rows=h.src_rows, src_cols=h.src_cols, rows=h.shape[0], cols=h.shape[1],
         flipped=h.flipped, transfer_syntax=h.transfer_syntax, n_mcs=len(xs),
     )
-    problems = []
     if len(xs):
         cx, cy = h.to_canonical(xs, ys)
         rows, cols = h.shape
@@ -82,11 +115,14 @@ def _check_one(args):
 
 
 def validate_dataset(paths, sources, annotations: pd.DataFrame, *, spacing_mm=0.1,
-                     pseudonym_key="mcdetect", on_bad_image="fail", workers=1, log=print):
+                     pseudonym_key="mcdetect", on_bad_image="fail", workers=1, log=print,
+                     metadata: pd.DataFrame | None = None, expected_spacing_mm=None):
     """Check every source file; returns (validation table, excluded table).
 
     ``paths`` are the files to read, ``sources`` their names relative to the dataset folder (the
-    names the annotation CSV uses), in the same order.
+    names the annotation CSV uses), in the same order. ``metadata`` (optional, by ``file``):
+    patient_id / laterality / view used where the header has none (a laterality that disagrees
+    with the header's is a problem), and import ``problem``s of the file.
     """
     if on_bad_image not in ("fail", "skip"):
         raise DatasetError(f"on_bad_image must be 'fail' or 'skip', not {on_bad_image!r}")
@@ -94,12 +130,17 @@ def validate_dataset(paths, sources, annotations: pd.DataFrame, *, spacing_mm=0.
         raise DatasetError(f"{len(paths)} paths for {len(sources)} source names")
     path_of = dict(zip(sources, map(str, paths), strict=True))
     by_file = {f: g for f, g in annotations.groupby("file")}
+    meta_of = {}
+    if metadata is not None:
+        meta_of = {str(r["file"]): {k: str(v) for k, v in r.items()}
+                   for r in metadata.fillna("").to_dict("records")}
     jobs = []
     for src in sources:
         g = by_file.get(src)
         xs = g["x"].to_numpy(float) if g is not None else np.zeros(0)
         ys = g["y"].to_numpy(float) if g is not None else np.zeros(0)
-        jobs.append((path_of[src], src, xs, ys, spacing_mm, pseudonym_key))
+        jobs.append((path_of[src], src, xs, ys, spacing_mm, pseudonym_key, meta_of.get(src),
+                     expected_spacing_mm))
     rows, digests = [], []
     workers = max(1, min(int(workers), len(jobs)))
     step = max(1, len(jobs) // 20)
@@ -138,6 +179,16 @@ def validate_dataset(paths, sources, annotations: pd.DataFrame, *, spacing_mm=0.
     return table, excluded
 
 
+def _validated_header(path, row, spacing_mm, pseudonym_key):
+    """The header of a validated image, with the orientation validate decided on the pixels."""
+    try:
+        header = read_header(path, spacing_mm, pseudonym_key)
+    except MammogramError as exc:  # changed since validate ran
+        raise DatasetError(f"{exc} (it passed validation: was it modified since?)") from exc
+    flipped = str(row["flipped"]).lower() in ("true", "1")
+    return replace(header, flipped=flipped)
+
+
 def build_manifest(paths, sources, validation: pd.DataFrame, annotations: pd.DataFrame, *,
                    spacing_mm=0.1, pseudonym_key="mcdetect"):
     """images.tsv and mcs.tsv tables for the images that passed validation."""
@@ -146,12 +197,10 @@ def build_manifest(paths, sources, validation: pd.DataFrame, annotations: pd.Dat
     by_file = {f: g for f, g in annotations.groupby("file")}
     mc_tables = []
     for _, row in ok.iterrows():
-        header = read_header(path_of[row["source"]], spacing_mm, pseudonym_key)
-        flipped = str(row["flipped"]).lower() in ("true", "1")
-        header = replace(header, flipped=flipped)  # as decided on the pixels by validate
         g = by_file.get(row["source"])
         if g is None:
             continue
+        header = _validated_header(path_of[row["source"]], row, spacing_mm, pseudonym_key)
         cx, cy = header.to_canonical(g["x"].to_numpy(float), g["y"].to_numpy(float))
         mc_tables.append(pd.DataFrame({
             "image_id": row["image_id"], "x": np.round(cx, 3), "y": np.round(cy, 3),
@@ -165,8 +214,31 @@ def build_manifest(paths, sources, validation: pd.DataFrame, annotations: pd.Dat
     return images, mcs
 
 
-def summarize(images: pd.DataFrame, mcs: pd.DataFrame, excluded: pd.DataFrame) -> dict:
-    return {
+def build_regions(paths, sources, validation: pd.DataFrame, regions: pd.DataFrame | None, *,
+                  spacing_mm=0.1, pseudonym_key="mcdetect") -> pd.DataFrame:
+    """regions.tsv: the region annotations (cluster outlines) of the images that passed
+    validation, in canonical coordinates (see ``mcdetect.data.regions``)."""
+    columns = ["image_id", *REGION_COLUMNS]
+    if regions is None or not len(regions):
+        return pd.DataFrame(columns=columns)
+    path_of = dict(zip(sources, map(str, paths), strict=True))
+    ok = validation[validation["status"] == "ok"]
+    by_file = {f: g for f, g in regions.groupby("file")}
+    tables = []
+    for _, row in ok.iterrows():
+        g = by_file.get(row["source"])
+        if g is not None:
+            header = _validated_header(path_of[row["source"]], row, spacing_mm, pseudonym_key)
+            tables.append(regions_to_canonical(g, header, row["image_id"]))
+    if not tables:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(tables, ignore_index=True)[columns]
+
+
+def summarize(images: pd.DataFrame, mcs: pd.DataFrame, excluded: pd.DataFrame,
+              regions: pd.DataFrame | None = None, source: dict | None = None) -> dict:
+    """Counts of the manifest; ``source``: what the source's import found (added as is)."""
+    out = {
         "images": int(len(images)),
         "patients": int(images["patient_id"].nunique()),
         "images_with_mcs": int((images["n_mcs"] > 0).sum()),
@@ -177,13 +249,28 @@ def summarize(images: pd.DataFrame, mcs: pd.DataFrame, excluded: pd.DataFrame) -
         "presentation_intent": images["presentation_intent"].value_counts().to_dict(),
         "spacing_source": images["spacing_source"].value_counts().to_dict(),
     }
+    if regions is not None:
+        out["regions"] = int(len(regions))
+    if source:
+        out["source"] = source
+    return out
 
 
 def write_summary(summary: dict, json_path, md_path):
     Path(json_path).write_text(json.dumps(summary, indent=2) + "\n")
     lines = ["# Dataset summary", "", "| quantity | value |", "| --- | --- |"]
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
-        lines.append(f"| {key.replace('_', ' ')} | {value} |")
+
+    def rows(items, prefix=""):
+        for key, value in items:
+            name = f"{prefix}{key.replace('_', ' ')}"
+            if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+                rows(value.items(), f"{name}: ")
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
+            elif isinstance(value, list):
+                value = ", ".join(map(str, value)) or "-"
+            lines.append(f"| {name} | {value} |")
+
+    rows(summary.items())
     Path(md_path).write_text("\n".join(lines) + "\n")

@@ -15,7 +15,13 @@ Every source ends as the *generic* layout the rest of the study reads:
 
   Other columns are ignored. Images with no row are images without MCs.
 
-The synthetic source (``mcdetect.data.synthetic``) writes exactly this layout.
+The synthetic source (``mcdetect.data.synthetic``) writes exactly this layout, and the INbreast
+import (``mcdetect.data.inbreast``) converts the release's OsiriX plists to it, with a per-file
+metadata table (``read_metadata``: pseudonymous patient, laterality, view, known problems).
+
+Trainable sources (individual MC points): synthetic, generic, inbreast. CBIS-DDSM and mini-MIAS
+carry regions only (``mcdetect.data.cbis_ddsm``, ``mcdetect.data.mini_mias``): evaluation at
+cluster level; ``require_trainable`` rejects them with a clear error.
 """
 
 from __future__ import annotations
@@ -25,9 +31,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcdetect.data.layout import LayoutError
+from mcdetect.data.layout import (
+    EVALUATION_ONLY_SOURCES,
+    TRAINABLE_SOURCES,
+    LayoutError,
+    require_trainable,
+)
 
-__all__ = ["DatasetError", "read_annotations", "ANNOTATION_COLUMNS"]
+__all__ = [
+    "DatasetError",
+    "read_annotations",
+    "read_metadata",
+    "ANNOTATION_COLUMNS",
+    "TRAINABLE_SOURCES",
+    "EVALUATION_ONLY_SOURCES",
+    "require_trainable",
+    "raise_or_exclude",
+]
 
 ANNOTATION_COLUMNS = ["file", "x", "y", "diameter_mm", "cluster_id"]
 
@@ -74,3 +94,38 @@ def read_annotations(csv_path, known_files=None) -> pd.DataFrame:
                 f"{path}: {len(unknown)} annotated file(s) not among the DICOM files: {shown}"
             )
     return table[ANNOTATION_COLUMNS].reset_index(drop=True)
+
+
+def read_metadata(path) -> pd.DataFrame:
+    """Per-file metadata of a source (tab-separated: file, patient_id, laterality, view, problem);
+    empty values mean "ask the DICOM header"."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise DatasetError(f"{path}: not a readable metadata table ({exc})") from exc
+    if "file" not in table.columns:
+        raise DatasetError(f"{path}: no 'file' column")
+    for col in ("patient_id", "laterality", "view", "problem"):
+        if col not in table.columns:
+            table[col] = ""
+    return table[["file", "patient_id", "laterality", "view", "problem"]]
+
+
+def raise_or_exclude(table: pd.DataFrame, on_bad_image: str, path_col: str = "path"):
+    """Apply ``on_bad_image`` to a per-file table with ``status`` and ``problem`` columns: 'fail'
+    raises one DatasetError listing every bad file (by ``path_col``) with its problem; 'skip'
+    returns the excluded rows. Either way, a table with no usable file raises."""
+    if on_bad_image not in ("fail", "skip"):
+        raise DatasetError(f"on_bad_image must be 'fail' or 'skip', not {on_bad_image!r}")
+    bad = table[table["status"] != "ok"]
+    if len(bad) and on_bad_image == "fail":
+        lines = "\n".join(f"  {p}: {q}" for p, q in zip(bad[path_col], bad["problem"],
+                                                          strict=True))
+        raise DatasetError(
+            f"{len(bad)} of {len(table)} image(s) failed validation "
+            f"(set dataset.on_bad_image: skip to leave them out):\n{lines}"
+        )
+    if len(table) == len(bad):
+        raise DatasetError(f"no usable image: all {len(bad)} excluded")
+    return bad.reset_index(drop=True)
