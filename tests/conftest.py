@@ -1,7 +1,10 @@
-"""Shared fixtures: small DICOM writers and a tiny synthetic dataset."""
+"""Shared fixtures: small DICOM writers, a tiny synthetic dataset, and one completed run of the
+tiny study (``tiny_run``) shared by the workflow and rerun tests of the session."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,37 @@ import pytest
 from mcdetect.data.synthetic import write_dicom
 
 REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests/config/tiny.yaml"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: needs the completed tiny study (a few minutes, once per session)"
+    )
+
+
+def snakemake(workdir, *args, check=True, overlay=TINY):
+    """Run the workflow in ``workdir`` with config.yaml and ``overlay`` (one path or a list of
+    paths, applied in order); ``args`` (targets and options) go before --configfile, whose file
+    list would swallow them."""
+    overlays = list(overlay) if isinstance(overlay, (list, tuple)) else [overlay]
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+           *args, "--configfile", str(REPO / "config.yaml"), *map(str, overlays)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One completed run of the tiny study (config.yaml + tests/config/tiny.yaml), shared by every
+    test of the session: tests only read it or dry-run it (``-n``); a test that must change files
+    works on a copy (see tests/test_reruns.py)."""
+    work = tmp_path_factory.mktemp("tiny")
+    snakemake(work)
+    return work
 
 
 def spot_image(rows, cols, x, y, sigma=2.0, base=1000, peak=8000):

@@ -1,35 +1,12 @@
 """The workflow end to end on the tiny config: synthesize -> validate -> manifest -> folds."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import pytest
 
-from conftest import REPO, breast_like, spot_image
+from conftest import REPO, breast_like, snakemake, spot_image
 from mcdetect.data.synthetic import read_dicom_phi
 
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-
-
-def snakemake(workdir, *args, check=True, overlay=REPO / "tests/config/tiny.yaml"):
-    """Run the workflow in ``workdir`` with config.yaml and ``overlay``; ``args`` (targets and
-    options) go before --configfile, whose file list would swallow them."""
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
-           *args, "--configfile", str(REPO / "config.yaml"), str(overlay)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("tiny")
-    snakemake(work)
-    return work
+# tiny_run (tests/conftest.py): one completed tiny study, shared with tests/test_reruns.py.
 
 
 def test_tiny_study_produces_manifest_and_folds(tiny_run):

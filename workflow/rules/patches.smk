@@ -9,12 +9,12 @@ rule samples:
     output:
         samples="results/patches/samples.parquet",
         summary="results/patches/samples_summary.tsv",
-    params:
-        **config["patches"],
     log:
         "results/logs/samples.log",
     conda:
         "../../envs/dataset.yaml"
+    params:
+        patches=config["patches"],
     script:
         "../scripts/samples.py"
 
@@ -29,13 +29,13 @@ rule shards:
         ),
     output:
         shards=directory("results/shards/{variant}/fold{fold}"),
-    params:
-        size=config["patches"]["size"],
-        **config["shards"],
-    threads: 2
     log:
         "results/logs/shards/{variant}_fold{fold}.log",
     conda:
         "../../envs/tensorflow.yaml"
+    threads: 2
+    params:
+        size=config["patches"]["size"],
+        shards=config["shards"],
     script:
         "../scripts/shards.py"

@@ -8,15 +8,15 @@ rule preprocess_raw:
     output:
         image="results/preprocessed/raw/{image}.png",
         mask="results/masks/{image}.png",
+    log:
+        "results/logs/preprocess/raw/{image}.log",
+    conda:
+        "../../envs/dataset.yaml"
     params:
         spacing_mm=DATASET["spacing_mm"],
         variant={},
         normalise=PREPROCESS["normalise"],
         png_compression=PREPROCESS["png_compression"],
-    log:
-        "results/logs/preprocess/raw/{image}.log",
-    conda:
-        "../../envs/dataset.yaml"
     script:
         "../scripts/preprocess.py"
 
@@ -26,17 +26,17 @@ rule preprocess:
         dicom=dicom_of,
     output:
         image="results/preprocessed/{variant}/{image}.png",
+    log:
+        "results/logs/preprocess/{variant}/{image}.log",
     wildcard_constraints:
         variant="dehaze|dehaze_guided|clahe",
+    conda:
+        "../../envs/dataset.yaml"
     params:
         spacing_mm=DATASET["spacing_mm"],
         variant=lambda w: variant_params(w.variant),
         normalise=PREPROCESS["normalise"],
         png_compression=PREPROCESS["png_compression"],
-    log:
-        "results/logs/preprocess/{variant}/{image}.log",
-    conda:
-        "../../envs/dataset.yaml"
     script:
         "../scripts/preprocess.py"
 
@@ -59,14 +59,14 @@ rule figures:
             caption="../report/fig2.rst",
             category="Preprocessing",
         ),
+    log:
+        "results/logs/figures.log",
+    conda:
+        "../../envs/report.yaml"
     params:
         image=lambda w: example_image(),
         omegas=config["figures"]["omegas"],
         dehaze=PREPROCESS["dehaze"],
         clahe=PREPROCESS["clahe"],
-    log:
-        "results/logs/figures.log",
-    conda:
-        "../../envs/report.yaml"
     script:
         "../scripts/figures.py"

@@ -14,18 +14,18 @@ rule train:
             category="Training",
             labels={"variant": "{variant}", "CNN": "{arch}", "held-out fold": "{fold}"},
         ),
+    log:
+        "results/logs/train/{variant}_{arch}_fold{fold}.log",
     wildcard_constraints:
         arch="alexnet|vgg",
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: 2
     params:
         hp=lambda w: config["train"][w.arch],
         seed=config["train"]["seed"],
         mixed_precision=config["train"]["mixed_precision"],
         checkpoint_dir=checkpoint_dir,
-    threads: 2
-    log:
-        "results/logs/train/{variant}_{arch}_fold{fold}.log",
-    conda:
-        "../../envs/tensorflow.yaml"
     script:
         "../scripts/train.py"
 
@@ -37,12 +37,12 @@ rule predict:
         train_shards=training_shards,
     output:
         scores="results/predictions/{variant}/{arch}/fold{fold}.parquet",
-    wildcard_constraints:
-        arch="alexnet|vgg",
-    threads: 2
     log:
         "results/logs/predict/{variant}_{arch}_fold{fold}.log",
+    wildcard_constraints:
+        arch="alexnet|vgg",
     conda:
         "../../envs/tensorflow.yaml"
+    threads: 2
     script:
         "../scripts/predict.py"

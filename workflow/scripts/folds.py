@@ -1,4 +1,5 @@
-"""Rule folds: patient-level K-fold split stratified by MC presence."""
+"""Rule folds: patient-level K-fold split stratified by MC presence, or a split read from a file
+(folds.from_file), checked for patients in more than one fold either way."""
 
 import sys
 from pathlib import Path
@@ -7,13 +8,21 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 import pandas as pd
 
-from mcdetect.data.folds import assign_folds
+from mcdetect.data.folds import assign_folds, folds_from_file
+from mcdetect.data.sources import require_trainable
 from mcdetect.logs import run
 
 
 def main(log):
-    images = pd.read_csv(snakemake.input.images, sep="\t")
-    folds = assign_folds(images, k=snakemake.params.k, seed=snakemake.params.seed)
+    # folds exist to train the patch CNNs: refuse region-only sources (also refused at parse time)
+    require_trainable(snakemake.config["dataset"]["source"])
+    images = pd.read_csv(snakemake.input.images, sep="\t", keep_default_na=False)
+    from_file = snakemake.input.get("from_file")
+    if from_file:
+        folds = folds_from_file(images, from_file, k=snakemake.params.folds["k"])
+        log.info("folds read from %s", from_file)
+    else:
+        folds = assign_folds(images, **snakemake.params.folds)
     folds.to_csv(snakemake.output.folds, sep="\t", index=False)
     per_fold = folds.groupby("fold").agg(
         images=("image_id", "size"), patients=("patient_id", "nunique"),

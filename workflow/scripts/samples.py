@@ -2,6 +2,7 @@
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
@@ -14,7 +15,7 @@ from mcdetect.patches import SampleTableWriter, image_seed, sample_image
 
 
 def main(log):
-    p = snakemake.params
+    p = SimpleNamespace(**snakemake.params.patches)
     folds = pd.read_csv(snakemake.input.folds, sep="\t").set_index("image_id")["fold"]
     mcs = pd.read_csv(snakemake.input.mcs, sep="\t")
     by_image = {k: g[["x", "y"]].to_numpy() for k, g in mcs.groupby("image_id")}

@@ -2,6 +2,7 @@
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
@@ -10,7 +11,7 @@ from mcdetect.shards import write_shards
 
 
 def main(log):
-    p = snakemake.params
+    p = SimpleNamespace(size=snakemake.params.size, **snakemake.params.shards)
     variant = snakemake.wildcards.variant
     index = write_shards(
         snakemake.input.samples, int(snakemake.wildcards.fold),

@@ -1,0 +1,267 @@
+"""Exact reruns after a config edit: every parameter reaches a rule through ``params:`` (only the
+part that rule uses), so Snakemake's params trigger reruns the changed stages and nothing else.
+
+Each test dry-runs (``-n``) the completed tiny study (``tiny_run``, shared with test_workflow.py)
+with one extra overlay, after tiny.yaml, and checks the planned jobs and their wildcards. The
+shared run is never modified: the test that adds a mammogram works on a copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, TINY, snakemake
+
+pytestmark = pytest.mark.slow  # every test here needs the completed tiny study
+
+VARIANTS = ("raw", "dehaze", "clahe")
+ARCHS = ("alexnet", "vgg")
+FOLDS = ("0", "1")
+DATASET_RULES = {"synthesize", "validate", "manifest", "folds"}
+PREPROCESS_RULES = {"preprocess_raw", "preprocess"}
+PATCH_RULES = {"samples", "shards"}
+
+
+@dataclass(frozen=True)
+class Job:
+    rule: str
+    wildcards: dict = field(default_factory=dict, hash=False)
+    reason: str = field(default="", repr=False)
+
+    def __str__(self):
+        return f"{self.rule}[{','.join(f'{k}={v}' for k, v in self.wildcards.items())}]"
+
+
+def show(jobs, limit=20):
+    """A short listing of jobs for assertion messages."""
+    names = sorted(map(str, jobs))
+    return ", ".join(names[:limit]) + (f" ... ({len(names)} jobs)" if len(names) > limit else "")
+
+
+_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (?P<rule>\w+):$")
+_FIELD = re.compile(r"^\s+(?P<key>\w+): (?P<value>.*)$")
+_STAT = re.compile(r"^(?P<rule>\w+)\s+(?P<count>\d+)$")
+
+
+def parse_jobs(text: str) -> list[Job]:
+    """The jobs of a dry run, from its job blocks ("rule X:" / "checkpoint X:", then indented
+    "key: value" lines: reason, wildcards, ...). Wildcard values here never hold ", "."""
+    jobs, rule, fields = [], None, {}
+
+    def close():
+        if rule is not None:
+            wc = fields.get("wildcards", "")
+            wildcards = dict(item.split("=", 1) for item in wc.split(", ")) if wc else {}
+            jobs.append(Job(rule, wildcards, fields.get("reason", "")))
+
+    for line in text.splitlines():
+        if m := _HEADER.match(line):
+            close()
+            rule, fields = m["rule"], {}
+        elif rule is not None and (m := _FIELD.match(line)):
+            fields[m["key"]] = m["value"]
+        elif rule is not None:  # any other line ends the block
+            close()
+            rule, fields = None, {}
+    close()
+    return jobs
+
+
+def parse_job_stats(text: str) -> Counter:
+    """The first "Job stats:" table of a dry run (jobs per rule), without the total."""
+    lines = text.splitlines()
+    try:
+        start = lines.index("Job stats:")
+    except ValueError:
+        return Counter()
+    counts = Counter()
+    for line in lines[start + 3:]:  # after the header and the dashes
+        m = _STAT.match(line.strip())
+        if not m or m["rule"] == "total":
+            break
+        counts[m["rule"]] = int(m["count"])
+    return counts
+
+
+def planned(workdir, *overlays, extra=()) -> list[Job]:
+    """The jobs ``snakemake -n`` plans in ``workdir`` with tiny.yaml and then ``overlays``.
+
+    The parsed job blocks must agree, rule by rule, with the run's own job statistics, so that a
+    change of Snakemake's output format fails here rather than passing with no jobs."""
+    proc = snakemake(workdir, "-n", *extra, overlay=[TINY, *overlays])
+    text = proc.stdout + "\n" + proc.stderr
+    jobs = parse_jobs(text)
+    assert Counter(j.rule for j in jobs) == parse_job_stats(text), text[-3000:]
+    if not jobs:
+        assert "Nothing to be done" in text, text[-3000:]
+    return jobs
+
+
+def overlay(tmp_path, cfg: dict | str, name="edit.yaml"):
+    """A config overlay file in ``tmp_path``: a dict, or YAML text as a user would write it."""
+    path = tmp_path / name
+    path.write_text(cfg if isinstance(cfg, str) else yaml.safe_dump(cfg))
+    return path
+
+
+def wildcard_set(jobs, rule, *names):
+    """The values of wildcards ``names`` (a tuple if several) over the jobs of ``rule``."""
+    values = [tuple(j.wildcards[n] for n in names) for j in jobs if j.rule == rule]
+    return {v if len(names) > 1 else v[0] for v in values}
+
+
+def rules(jobs):
+    return {j.rule for j in jobs}
+
+
+@pytest.fixture(scope="module")
+def image_ids(tiny_run):
+    return set(pd.read_csv(tiny_run / "results/dataset/images.tsv", sep="\t")["image_id"])
+
+
+@pytest.mark.parametrize(
+    "variant, edit",
+    [
+        ("clahe", {"clahe": {"clip_limit": 0.02}}),
+        ("clahe", {"clahe": {"tiles": [4, 4]}}),
+        ("dehaze", {"dehaze": {"omega": 0.8}}),
+    ],
+    ids=["clahe-clip", "clahe-tiles", "dehaze-omega"],
+)
+def test_preprocessing_edit_reruns_only_its_variant(tiny_run, tmp_path, image_ids, variant, edit):
+    jobs = planned(tiny_run, overlay(tmp_path, {"preprocess": edit}))
+    assert not rules(jobs) & (DATASET_RULES | {"preprocess_raw", "samples"})
+    other = [j for j in jobs if j.wildcards.get("variant", variant) != variant]
+    assert not other, f"jobs of other variants planned: {show(other)}"
+    # Every image of the variant, because its parameters changed ...
+    pre = [j for j in jobs if j.rule == "preprocess"]
+    assert {j.wildcards["image"] for j in pre} == image_ids and len(pre) == len(image_ids)
+    assert all(j.reason.startswith("Params have changed") for j in pre)
+    # ... then its shards, the trainings and predictions on them, and the evaluation.
+    assert wildcard_set(jobs, "shards", "fold") == set(FOLDS)
+    for rule in ("train", "predict"):
+        assert wildcard_set(jobs, rule, "arch", "fold") == {(a, f) for a in ARCHS for f in FOLDS}
+    assert "evaluate" in rules(jobs)
+
+
+@pytest.mark.parametrize(
+    "edit", [{"base_lr": 0.002}, {"epochs": 3}], ids=["lr", "epochs"]
+)
+def test_architecture_edit_reruns_only_its_trainings(tiny_run, tmp_path, edit):
+    jobs = planned(tiny_run, overlay(tmp_path, {"train": {"vgg": edit}}))
+    assert not rules(jobs) & (DATASET_RULES | PREPROCESS_RULES | PATCH_RULES | {"figures"})
+    other = [j for j in jobs if j.wildcards.get("arch", "vgg") != "vgg"]
+    assert not other, f"jobs of other architectures planned: {show(other)}"
+    expect = {(v, f) for v in VARIANTS for f in FOLDS}
+    train = [j for j in jobs if j.rule == "train"]
+    assert wildcard_set(jobs, "train", "variant", "fold") == expect
+    assert wildcard_set(jobs, "predict", "variant", "fold") == expect
+    assert all(j.reason.startswith("Params have changed") for j in train)
+    assert "evaluate" in rules(jobs)
+
+
+def test_evaluation_edit_reruns_only_the_evaluation(tiny_run, tmp_path):
+    jobs = planned(tiny_run, overlay(tmp_path, {"evaluation": {"n_boot": 100}}))
+    assert "evaluate" in rules(jobs)
+    assert not rules(jobs) & (
+        DATASET_RULES | PREPROCESS_RULES | PATCH_RULES | {"figures", "train", "predict"}
+    )
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        None,
+        # the values again, spelt differently: params compare by value (their repr)
+        "preprocess:\n  clahe: {clip_limit: 1.0e-2, tiles: [8, 8]}\n"
+        "train:\n  vgg:\n    epochs: 2\n    base_lr: 0.0010\n",
+        # a variant the study does not run, and keys only the generic source reads
+        {"preprocess": {"dehaze_guided": {"omega": 0.5, "radius": 5}}},
+        {"dataset": {"dicom_dir": "/nowhere", "annotations": "/nowhere.csv"}},
+    ],
+    ids=["no-change", "same-values", "unused-variant", "generic-only-keys"],
+)
+def test_no_effective_change_plans_nothing(tiny_run, tmp_path, edit):
+    overlays = [] if edit is None else [overlay(tmp_path, edit)]
+    jobs = planned(tiny_run, *overlays)
+    assert not jobs, show(jobs)
+
+
+def test_swapping_two_values_of_a_section_is_seen(tiny_run, tmp_path):
+    """Snakemake compares the sorted values of params, not their names: rules get a config
+    section as one named dict, so that swapping two of its values is a change."""
+    patches = yaml.safe_load((REPO / "config.yaml").read_text())["patches"]
+    patches |= yaml.safe_load(TINY.read_text()).get("patches", {})
+    swapped = {"exclusion_radius_px": patches["seed"], "seed": patches["exclusion_radius_px"]}
+    assert "samples" in rules(planned(tiny_run, overlay(tmp_path, {"patches": swapped})))
+
+
+def copy_run(src, dst):
+    """A copy of a completed run (mtimes kept, .snakemake metadata included). The trained models,
+    which the copy never writes, are hard links; resumable-training checkpoints are left out."""
+
+    def copy(s, d):
+        if f"{os.sep}results{os.sep}models{os.sep}" in s:
+            os.link(s, d)
+        else:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, symlinks=True, copy_function=copy,
+                    ignore=shutil.ignore_patterns("checkpoints", "locks"))
+    return dst
+
+
+def test_adding_a_mammogram_preprocesses_only_that_image(tiny_run, tmp_path, image_ids):
+    """A generic DICOM folder with one new file: only that file is preprocessed.
+
+    The copy reads its synthetic files as a generic source (same folder, same relative paths, so
+    the same image ids and inputs: nothing to do), then one new mammogram and its MC centres are
+    added to the folder and the CSV."""
+    from mcdetect.data.synthetic import SyntheticConfig, generate_image, write_dicom
+
+    work = copy_run(tiny_run, tmp_path / "work")
+    generic = overlay(tmp_path, {"dataset": {
+        "source": "generic", "dicom_dir": "data/synthetic/dicom",
+        "annotations": "data/synthetic/mcs.csv",
+    }}, name="generic.yaml")
+    jobs = planned(work, generic)
+    assert not jobs, show(jobs)
+
+    new = "synth_0012.dcm"
+    img = generate_image(SyntheticConfig(rows=512, cols=416), 12, "L", "CC", patient_rng_seed=99)
+    write_dicom(work / "data/synthetic/dicom" / new, img.stored, laterality="L", view="CC",
+                orientation=["A", "R"], patient={"id": "NEWPATIENT", "name": "NEW^PATIENT"},
+                uid_seed="rerun-test-new")
+    assert img.mcs
+    csv = work / "data/synthetic/mcs.csv"
+    columns = csv.read_text().splitlines()[0].split(",")
+    rows = pd.DataFrame([{"file": new, **mc} for mc in img.mcs])[columns]
+    rows.to_csv(csv, mode="a", header=False, index=False, float_format="%.4f")
+
+    # validate is a checkpoint: until it has run, the jobs behind it (the preprocessing of the
+    # valid images) are unknown to a dry run, so that only plans the dataset stage ...
+    jobs = planned(work, generic)
+    assert {"validate", "manifest", "folds"} <= rules(jobs)
+    assert not rules(jobs) & (PREPROCESS_RULES | {"synthesize"})
+    # ... so run the checkpoint (a few seconds) and dry-run the rest.
+    snakemake(work, "results/dataset/validation.tsv", overlay=[TINY, generic])
+    validation = pd.read_csv(work / "results/dataset/validation.tsv", sep="\t")
+    new_id = validation.set_index("source").loc[new, "image_id"]
+    assert (validation["status"] == "ok").all() and new_id not in image_ids
+
+    jobs = planned(work, generic)
+    assert wildcard_set(jobs, "preprocess_raw", "image") == {new_id}
+    assert wildcard_set(jobs, "preprocess", "variant", "image") == {
+        (v, new_id) for v in VARIANTS if v != "raw"
+    }
+    assert "synthesize" not in rules(jobs)
+    # what depends on the dataset follows: new folds, samples, shards, trainings, evaluation
+    assert {"manifest", "folds", "samples", "shards", "train", "predict", "evaluate"} <= rules(jobs)
