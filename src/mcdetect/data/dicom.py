@@ -279,13 +279,8 @@ def _resample(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (cols, rows), interpolation=interp)
 
 
-def read_mammogram(
-    path, target_spacing_mm: float = 0.1, pseudonym_key: str = "mcdetect",
-    default_spacing_mm: float | None = None,
-) -> Mammogram:
-    """Decode a mammogram into the study's canonical float32 image in [0, 1]."""
-    ds = _dcmread(path, stop_before_pixels=False)
-    header = _header(ds, path, target_spacing_mm, pseudonym_key, default_spacing_mm)
+def _pixel_array(ds, path) -> np.ndarray:
+    """The stored 2-D pixel array of ``ds``; every failure raises MammogramError naming the file."""
     if "PixelData" not in ds:
         raise MammogramError(path, "no pixel data")
     try:
@@ -295,14 +290,25 @@ def read_mammogram(
     except ValueError as exc:  # truncated pixel data
         raise MammogramError(path, f"pixel data cannot be decoded, file truncated? ({exc})") from exc
     except (RuntimeError, NotImplementedError) as exc:  # missing codec, unknown syntax
+        syntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")
         raise MammogramError(
-            path,
-            f"pixel data cannot be decoded (transfer syntax {header.transfer_syntax}): {exc}",
+            path, f"pixel data cannot be decoded (transfer syntax {syntax}): {exc}"
         ) from exc
     except Exception as exc:
         raise MammogramError(path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})")
     if raw.ndim != 2:
         raise MammogramError(path, f"pixel array has shape {raw.shape}, expected 2-D")
+    return raw
+
+
+def read_mammogram(
+    path, target_spacing_mm: float = 0.1, pseudonym_key: str = "mcdetect",
+    default_spacing_mm: float | None = None,
+) -> Mammogram:
+    """Decode a mammogram into the study's canonical float32 image in [0, 1]."""
+    ds = _dcmread(path, stop_before_pixels=False)
+    header = _header(ds, path, target_spacing_mm, pseudonym_key, default_spacing_mm)
+    raw = _pixel_array(ds, path)
     if raw.shape != (header.src_rows, header.src_cols):
         raise MammogramError(path, f"pixel array {raw.shape} does not match Rows x Columns "
                                    f"({header.src_rows} x {header.src_cols})")
@@ -338,15 +344,4 @@ def read_mammogram(
 def read_pixels(path) -> np.ndarray:
     """The stored pixel array of any single-frame DICOM (masks, crops), no transform applied;
     every failure raises MammogramError naming the file."""
-    ds = _dcmread(path, stop_before_pixels=False)
-    if "PixelData" not in ds:
-        raise MammogramError(path, "no pixel data")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = ds.pixel_array
-    except Exception as exc:
-        raise MammogramError(path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})")
-    if raw.ndim != 2:
-        raise MammogramError(path, f"pixel array has shape {raw.shape}, expected 2-D")
-    return raw
+    return _pixel_array(_dcmread(path, stop_before_pixels=False), path)

@@ -29,7 +29,7 @@ import pandas as pd
 from mcdetect.data.dicom import MammogramError, read_header, read_mammogram
 from mcdetect.data.layout import image_id
 from mcdetect.data.regions import REGION_COLUMNS, regions_to_canonical
-from mcdetect.data.sources import DatasetError
+from mcdetect.data.sources import DatasetError, raise_or_exclude
 from mcdetect.mask import breast_mask
 
 __all__ = ["validate_dataset", "build_manifest", "build_regions", "VALIDATION_COLUMNS",
@@ -165,18 +165,8 @@ def validate_dataset(paths, sources, annotations: pd.DataFrame, *, spacing_mm=0.
         else:
             first_of[digest] = row["source"]
     table = pd.DataFrame(rows).reindex(columns=VALIDATION_COLUMNS)
-    bad = table[table["status"] != "ok"]
-    if len(bad) and on_bad_image == "fail":
-        lines = "\n".join(f"  {path_of[s]}: {p}" for s, p in zip(bad["source"], bad["problem"],
-                                                                 strict=True))
-        raise DatasetError(
-            f"{len(bad)} of {len(table)} image(s) failed validation "
-            f"(set dataset.on_bad_image: skip to leave them out):\n{lines}"
-        )
-    if len(table) == len(bad):
-        raise DatasetError(f"no usable image: all {len(bad)} excluded")
-    excluded = bad[["image_id", "source", "problem"]].reset_index(drop=True)
-    return table, excluded
+    bad = raise_or_exclude(table.assign(path=table["source"].map(path_of)), on_bad_image)
+    return table, bad[["image_id", "source", "problem"]]
 
 
 def _validated_header(path, row, spacing_mm, pseudonym_key):
