@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 from mcdetect.evaluate import (
+    auc,
     bootstrap_weights,
+    gains_over_baselines,
     mean_sensitivity,
+    paired_bootstrap,
+    per_fold_summary,
     resolution,
     weighted_mean_sensitivity,
 )
@@ -242,3 +246,40 @@ def test_equally_good_models_give_uniform_p_values():
     p_values = np.array(p_values)
     assert kstest(p_values, "uniform").pvalue > 0.01
     assert 0.0 < np.mean(p_values < 0.05) < 0.12
+
+
+def test_auc_is_the_mann_whitney_probability_with_ties_as_halves():
+    rng = np.random.default_rng(2)
+    pos = np.round(rng.normal(1, 1, 300), 1)  # rounded: many ties
+    neg = np.round(rng.normal(0, 1, 2000), 1)
+    brute = (np.mean(pos[:, None] > neg[None, :]) + 0.5 * np.mean(pos[:, None] == neg[None, :]))
+    assert auc(pos, neg) == pytest.approx(brute, abs=1e-12)
+    assert auc([1.0], [0.0]) == 1.0 and auc([0.0], [1.0]) == 0.0 and auc([1.0], [1.0]) == 0.5
+
+
+def test_gains_over_the_best_baseline_and_per_fold_s():
+    rng = np.random.default_rng(5)
+    labels = np.r_[np.ones(200, int), np.zeros(5000, int)]
+    folds = rng.integers(0, 2, len(labels))
+    strong = np.r_[rng.normal(3, 1, 200), rng.normal(0, 1, 5000)]
+    weak = np.r_[rng.normal(1, 1, 200), rng.normal(0, 1, 5000)]
+    scores = {"raw/vgg": strong, "raw/mean": weak + 0.0, "raw/dog": weak + rng.normal(0, 0.3, 5200),
+              "raw/alexnet": weak + rng.normal(0, 0.01, 5200)}
+    res = paired_bootstrap(scores, labels, n_boot=200, seed=1, log=lambda *a: None)
+    gains = gains_over_baselines(res, ["raw"], ["vgg", "alexnet"], ["mean", "dog"])
+    best = max(["mean", "dog"], key=lambda b: res["S"][f"raw/{b}"])
+    assert list(gains["best baseline"]) == [best, best]
+    vgg = gains.set_index("CNN").loc["vgg"]
+    assert vgg["gain"] == pytest.approx(100 * (res["S"]["raw/vgg"] - res["S"][f"raw/{best}"]))
+    assert vgg["beats"] and vgg["ci_low"] > 0 and vgg["p"] < 0.01
+    assert not gains.set_index("CNN").loc["alexnet", "beats"]
+    per_fold = per_fold_summary(scores, labels, folds, n_boot=100, seed=1, a=1e-6, b=0.1,
+                                log=lambda *a: None)
+    assert len(per_fold) == 2 * len(scores)
+    for _, r in per_fold.iterrows():
+        sel = folds == r["fold"]
+        s = scores[r["model"]][sel]
+        y = labels[sel]
+        assert r["S"] == pytest.approx(100 * mean_sensitivity(s[y == 1], s[y == 0]))
+        assert r["ci_low"] <= r["S"] <= r["ci_high"]
+        assert r["positives"] == (y == 1).sum()

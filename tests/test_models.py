@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from mcdetect.models import CaffeLRN, CaffeSGD, build_model
+from mcdetect.evaluate import mean_sensitivity
+from mcdetect.models import CaffeLRN, CaffeSGD, build_model, margin
 from mcdetect.patches import SampleTableWriter, image_seed, sample_image
-from mcdetect.shards import write_shards
-from mcdetect.train import combined_stats, learning_rate, predict, train
+from mcdetect.shards import fold_parts, write_fold
+from mcdetect.train import combined_stats, learning_rate, predict, train, validation_metrics
 
 HP = {"epochs": 2, "batch": 32, "base_lr": 0.01, "lr_gamma": 0.1, "lr_step_epochs": 1,
       "momentum": 0.9, "weight_decay": 5e-4, "dropout": 0.5}
@@ -37,8 +38,70 @@ def test_models_follow_the_tables(arch, params, shapes):
     out = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
     for name, shape in shapes:
         assert out[name] == shape, name
-    y = model(np.zeros((3, 12, 12, 1), np.float32), training=False)
-    np.testing.assert_allclose(np.asarray(y).sum(axis=1), 1.0, rtol=1e-6)  # softmax
+    y = np.asarray(model(np.random.default_rng(0).normal(size=(3, 12, 12, 1)).astype("float32"),
+                         training=False))
+    assert y.shape == (3, 2) and y.dtype == np.float32  # two logits, no softmax
+    assert not np.allclose(y.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("arch", ["alexnet", "vgg"])
+def test_initialisation_is_caffes_xavier_filler(arch):
+    """Caffe's "xavier" (variance_norm FAN_IN): uniform in +-sqrt(3 / fan_in), zero biases;
+    Glorot's fan-average would give conv1 of the AlexNet-like net a limit of 0.083, not 0.577."""
+    model = build_model(arch, seed=3)
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        kernel, bias = (np.asarray(w) for w in layer.weights)
+        fan_in = int(np.prod(kernel.shape[:-1]))
+        limit = np.sqrt(3.0 / fan_in)
+        assert np.abs(kernel).max() <= limit
+        assert np.abs(kernel).max() > 0.95 * limit, layer.name  # fills the whole range
+        assert kernel.var() == pytest.approx(1.0 / fan_in, rel=0.15), layer.name
+        assert not bias.any()
+    again = build_model(arch, seed=3)
+    np.testing.assert_array_equal(model.get_weights()[0], again.get_weights()[0])
+
+
+def test_scores_are_log_odds_margins_that_never_saturate():
+    """A net whose softmax says exactly 1.0 for many samples still ranks them by its margin, and
+    S of the margins equals S of the exact (float64) log-odds."""
+    import keras
+
+    rng = np.random.default_rng(4)
+    inputs = keras.Input((12, 12, 1))
+    logits = keras.layers.Dense(2, name="fc_out")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, logits)
+    w = np.zeros((144, 2), np.float32)
+    w[:, 1] = rng.normal(0, 1.0, 144)
+    model.get_layer("fc_out").set_weights([w, np.zeros(2, np.float32)])
+    x = rng.normal(0, 3.0, (4000, 12, 12, 1)).astype(np.float32)
+    labels = (rng.random(4000) < 0.05).astype(int)
+    x[labels == 1] += 0.4 * np.sign(w[:, 1]).reshape(1, 12, 12, 1)  # positives lean to the MC class
+    out = np.asarray(model(x))
+    prob = np.asarray(keras.ops.softmax(out))[:, 1]
+    assert (prob == 1.0).sum() > 200  # float32 softmax saturates: ties at the top
+    exact = x.reshape(len(x), -1).astype(np.float64) @ w[:, 1].astype(np.float64)
+    scores = np.asarray(margin(out))
+    assert len(np.unique(scores[prob == 1.0])) == (prob == 1.0).sum()  # all ranked
+    np.testing.assert_allclose(scores, exact, rtol=1e-4, atol=1e-3)
+    s_margin = mean_sensitivity(scores[labels == 1], scores[labels == 0])
+    s_exact = mean_sensitivity(exact[labels == 1], exact[labels == 0])
+    s_prob = mean_sensitivity(prob[labels == 1], prob[labels == 0])
+    assert s_margin == pytest.approx(s_exact, abs=1e-9)
+    assert s_prob < s_exact - 0.01  # the saturated softmax loses sensitivity at low FPR
+
+
+def test_validation_metrics_match_their_definitions():
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.ones(50, int), np.zeros(500, int)]
+    m = np.r_[rng.normal(2, 1, 50), rng.normal(0, 1, 500)]
+    v = validation_metrics(labels, m)
+    pos, neg = m[:50], m[50:]
+    loss = 0.5 * (np.mean(np.log1p(np.exp(-pos))) + np.mean(np.log1p(np.exp(neg))))
+    assert v["val_loss"] == pytest.approx(loss)
+    assert v["val_auc"] == pytest.approx(np.mean(pos[:, None] > neg[None, :]))
+    assert v["val_S"] == pytest.approx(100 * mean_sensitivity(pos, neg))
 
 
 @pytest.mark.parametrize("n", [3, 5])
@@ -88,7 +151,7 @@ def shards(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     rng = np.random.default_rng(0)
     writer = SampleTableWriter(root / "samples.parquet")
-    for k in range(4):
+    for k in range(6):  # images 4 and 5: validation images of folds 0 and 1
         image_id = f"img-{k:010x}"
         img = rng.normal(20000, 3000, (120, 120)).clip(0, 65535)
         xy = rng.uniform(15, 105, (10, 2))
@@ -97,19 +160,20 @@ def shards(tmp_path_factory):
         cv2.imwrite(str(root / f"{image_id}.png"), img.astype(np.uint16))
         s = sample_image(np.ones((120, 120), bool), xy, n_negatives=300, exclusion_radius=8,
                          rng=np.random.default_rng(image_seed(1, image_id)))
-        writer.add(image_id, k % 2, s)
+        writer.add(image_id, k % 2, s, validation=k >= 4)
     writer.close()
     for fold in (0, 1):
-        write_shards(root / "samples.parquet", fold, lambda i: root / f"{i}.png",
-                     root / f"fold{fold}", block=128, mix_buffer=400, seed=2,
-                     log=lambda *a: None)
+        write_fold(root / "samples.parquet", fold, lambda i: root / f"{i}.png",
+                   root / f"fold{fold}", block=128, mix_buffer=400, seed=2,
+                   log=lambda *a: None)
     return root
 
 
-def _train(root, out, epochs, ckpt=None):
+def _train(root, out, epochs, ckpt=None, select="last"):
     hp = {**HP, "epochs": epochs}
-    return train([root / "fold1"], "vgg", hp, seed=5, model_out=out / "model.keras",
+    return train([root / "fold1/train"], "vgg", hp, seed=5, model_out=out / "model.keras",
                  log_tsv=out / "log.tsv", checkpoint_dir=ckpt or out / "ckpt",
+                 val_dirs=fold_parts(root / "fold1", ["val"]), select=select,
                  log=lambda *a: None)
 
 
@@ -133,32 +197,52 @@ def test_kill_and_resume_gives_the_same_weights_as_an_uninterrupted_run(shards, 
         np.testing.assert_array_equal(a, b)
     log = pd.read_csv(tmp_path / "resumed/log.tsv", sep="\t")
     assert list(log.columns) == ["epoch", "loss", "accuracy", "learning_rate", "samples",
-                                 "seconds", "samples_per_s"]
+                                 "seconds", "samples_per_s", "val_loss", "val_auc", "val_S",
+                                 "selected"]
+    assert log["val_auc"].between(0, 1).all() and log["val_S"].between(0, 100).all()
+    assert list(log["selected"]) == [0, 1]
+
+
+def test_validation_images_are_never_trained_on_and_best_epoch_is_kept(shards, tmp_path):
+    index = {p: json.loads((shards / f"fold1/{p}/index.json").read_text())
+             for p in ("train", "val")}
+    table = pd.read_parquet(shards / "samples.parquet")
+    f1 = table[table.fold == 1]
+    assert index["train"]["patches"] == int((f1.validation == 0).sum())
+    assert index["val"]["patches"] == int((f1.validation == 1).sum()) > 0
+    rows = _train(shards, tmp_path / "best", 3, select="best")
+    best = max(range(3), key=lambda k: (rows[k]["val_S"], -k))
+    assert [r["selected"] for r in rows] == [int(k == best) for k in range(3)]
+    with pytest.raises(ValueError, match="validation"):
+        train([shards / "fold1/train"], "vgg", HP, seed=5, model_out=tmp_path / "m.keras",
+              log_tsv=tmp_path / "l.tsv", checkpoint_dir=tmp_path / "c", select="best",
+              log=lambda *a: None)
 
 
 def test_predictions_cover_the_held_out_fold_once_and_repeat_exactly(shards, tmp_path):
     tf.config.experimental.enable_op_determinism()
-    stats = combined_stats([shards / "fold1"])
+    stats = combined_stats([shards / "fold1/train"])
     scores = []
     for run in ("a", "b"):
         _train(shards, tmp_path / run, 1)
-        predict(tmp_path / run / "model.keras", shards / "fold0", stats,
+        predict(tmp_path / run / "model.keras", fold_parts(shards / "fold0"), stats,
                 tmp_path / run / "scores.parquet", log=lambda *a: None)
         scores.append(pd.read_parquet(tmp_path / run / "scores.parquet"))
     pd.testing.assert_frame_equal(scores[0], scores[1])
     table = pd.read_parquet(shards / "samples.parquet")
     held_out = table[table.fold == 0]
     assert sorted(scores[0]["sample_id"]) == sorted(held_out["sample_id"])
-    assert scores[0]["score"].between(0, 1).all()
-    index = json.loads((shards / "fold0/index.json").read_text())
-    assert len(scores[0]) == index["patches"]
+    assert np.isfinite(scores[0]["score"]).all()  # log-odds margins, not probabilities
+    n = sum(json.loads((shards / f"fold0/{p}/index.json").read_text())["patches"]
+            for p in ("train", "val"))
+    assert len(scores[0]) == n
 
 
 
 def test_model_code_uses_keras_ops_only():
     """The models and the LRN are written against Keras 3's backend-neutral API: the module
     imports no backend (no tensorflow, jax or torch), so Keras's JAX and PyTorch backends can run
-    it. (Those backends are not installed here: the GPU check of issue 5 runs it under them.)"""
+    it (numpy only builds the LRN's constant band matrix)."""
     import ast
 
     import mcdetect.models as models
@@ -170,4 +254,4 @@ def test_model_code_uses_keras_ops_only():
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "keras"}, imported
+    assert imported <= {"__future__", "keras", "numpy"}, imported

@@ -4,7 +4,11 @@ import pandas as pd
 
 from mcdetect.report import (
     PAPER,
+    convergence_table,
     dataset_table,
+    detectors_table,
+    findings,
+    gains_table,
     scale_table,
     summary_markdown,
     table3_note,
@@ -35,10 +39,51 @@ def test_dataset_table_counts_per_fold_and_in_all():
     assert t.loc["all", "positive patches"] == 12 and t.loc["all", "negative patches"] == 1200
 
 
+def test_convergence_detectors_gains_and_findings_read_their_inputs():
+    logs = {
+        ("raw", "vgg", 0): pd.DataFrame({"epoch": [1, 2, 3], "val_S": [5.0, 9.0, 9.6],
+                                         "val_auc": [0.7, 0.8, 0.81], "selected": [0, 0, 1]}),
+        ("raw", "vgg", 1): pd.DataFrame({"epoch": [1, 2, 3], "val_S": [5.0, 9.0, 11.0],
+                                         "val_auc": [0.7, 0.8, 0.82], "selected": [0, 1, 0]}),
+        ("raw", "alexnet", 0): pd.DataFrame({"epoch": [1], "val_S": [3.0], "val_auc": [0.6],
+                                             "selected": [1]}),
+    }
+    conv = convergence_table(logs).set_index(["CNN", "held-out fold"])
+    assert conv.loc[("vgg", 0), "plateau"] == "yes" and conv.loc[("vgg", 0), "epoch kept"] == 3
+    assert conv.loc[("vgg", 1), "plateau"] == "no" and conv.loc[("vgg", 1), "epoch kept"] == 2
+    assert conv.loc[("vgg", 1), "change (points)"] == 2.0
+    assert conv.loc[("alexnet", 0), "plateau"].startswith("n/a")
+    per_model = pd.DataFrame([
+        {"model": f"{v}/{m}", "variant": v, "method": m, "kind": k, "S": s, "ci_low": s - 1,
+         "ci_high": s + 1, "AUC": 0.8}
+        for v in ("raw", "dehaze") for m, k, s in (("vgg", "cnn", 20.0), ("dog", "baseline", 15.0))
+    ])
+    det = detectors_table(per_model, ["raw", "dehaze"]).set_index("detector")
+    assert det.loc["vgg", "S raw"] == "20.00 (19.00-21.00)" and det.loc["dog", "kind"] == "baseline"
+    gains = pd.DataFrame([{"variant": "raw", "CNN": "vgg", "best baseline": "dog", "S_CNN": 20.0,
+                           "S_baseline": 15.0, "gain": 5.0, "ci_low": 1.0, "ci_high": 9.0,
+                           "p": 0.004, "beats": True},
+                          {"variant": "raw", "CNN": "alexnet", "best baseline": "dog",
+                           "S_CNN": 14.0, "S_baseline": 15.0, "gain": -1.0, "ci_low": -4.0,
+                           "ci_high": 2.0, "p": 0.5, "beats": False}])
+    g = gains_table(gains)
+    assert list(g["CNN better (CI above 0)"]) == ["yes", "no"]
+    t3 = pd.DataFrame([{"CNN": "vgg", "S_CL - S_UN": 1.0, "p (CL vs UN)": 0.2,
+                        "significant (CL vs UN)": False, "S_DH - S_UN": 4.0,
+                        "p (DH vs UN)": 0.002, "significant (DH vs UN)": True,
+                        "S_DH - S_CL": 3.0, "p (DH vs CL)": 0.01,
+                        "significant (DH vs CL)": True}])
+    text = findings(t3, gains, convergence_table(logs))
+    assert "1 of 3 trainings reached a plateau" in text
+    assert "1 of 2 (CNN, variant) pairs" in text and "alexnet on raw (-1.00 points" in text
+    assert "DH - UN = +4.00 points (p = 0.002, significant)" in text
+
+
 def test_scale_and_table3_sit_beside_the_paper(tmp_path):
     dataset = dataset_table(*small_study())
     logs = {(v, arch, f): pd.DataFrame({"epoch": range(1, e + 1), "samples": [1200] * e,
-                                        "seconds": [10.0] * e})
+                                        "seconds": [10.0] * e,
+                                        "learning_rate": [0.01, 0.001][:e]})
             for v in ("raw", "clahe", "dehaze") for arch, e in (("alexnet", 1), ("vgg", 2))
             for f in (0, 1)}
     training = training_summary(logs).set_index("arch")
@@ -85,8 +130,11 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
     from mcdetect.data.synthetic import read_dicom_phi
 
     summary = (tiny_run / "results/report/summary.md").read_text()
-    for heading in ("## Dataset per fold", "## Scale of this run", "## Table 3"):
-        assert heading in summary
+    for heading in ("## What this run shows", "## Dataset per fold", "## Scale of this run",
+                    "## Table 3", "## Every detector on the same samples",
+                    "## Each CNN against the best baseline", "## S per fold",
+                    "## Convergence of every training"):
+        assert heading in summary, heading
     dataset = pd.read_csv(tiny_run / "results/report/dataset.csv").set_index("fold")
     folds = pd.read_csv(tiny_run / "results/dataset/folds.tsv", sep="\t")
     assert dataset.loc["all", "images"] == len(folds) == 12
@@ -99,10 +147,13 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
     snakemake(tiny_run, "--report", str(out))
     html = out.read_text(errors="replace")
     files = _embedded(html)
-    for name in ("dataset.html", "scale.html", "table3.html", "fig1_dehaze_transform.png",
-                 "fig2_dehazing_example.png", "fig3_average_roc.png", "fold0.png"):
+    for name in ("dataset.html", "scale.html", "table3.html", "detectors.html",
+                 "cnn_vs_baselines.html", "per_fold.html", "convergence.html",
+                 "fig1_dehaze_transform.png", "fig2_dehazing_example.png",
+                 "fig3_average_roc.png", "fold0.png"):
         assert name in html, name
     assert b"Dataset per fold" in files and b"this run next to the paper" in files
+    assert b"best baseline" in files and b"Convergence of every training" in files
     dicom = next((tiny_run / "data/synthetic/dicom").rglob("*.dcm"))
     for secret in [*read_dicom_phi(dicom), "mcdetect-default-key"]:
         assert secret not in html and secret.encode() not in files, secret

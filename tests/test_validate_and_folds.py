@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import breast_like, spot_image
-from mcdetect.data.folds import assign_folds, check_folds
+from mcdetect.data.folds import assign_folds, assign_validation, check_folds
 from mcdetect.data.manifest import build_manifest, validate_dataset
 from mcdetect.data.sources import DatasetError, read_annotations
 
@@ -121,3 +121,22 @@ def test_check_folds_rejects_a_patient_on_both_sides():
     bad = pd.DataFrame({"image_id": ["a", "b"], "patient_id": ["p", "p"], "fold": [0, 1]})
     with pytest.raises(DatasetError, match="more than one fold"):
         check_folds(bad)
+
+
+def test_validation_share_is_patient_level_stratified_and_seeded():
+    images = _images(40)
+    folds = assign_validation(assign_folds(images, k=2, seed=3), 0.2, seed=3)
+    assert set(folds["validation"]) == {0, 1}
+    assert folds.groupby("patient_id")["validation"].nunique().max() == 1  # whole patients
+    for _, f in folds.groupby("fold"):
+        patients = f.groupby("patient_id").agg(val=("validation", "max"), mcs=("n_mcs", "sum"))
+        expect = round(0.2 * len(patients))
+        assert expect - 1 <= patients["val"].sum() <= expect + 1
+        assert (patients.loc[patients["val"] == 1, "mcs"] > 0).any()  # positives to validate on
+        assert (patients["val"] == 0).any()
+    again = assign_validation(assign_folds(images, k=2, seed=3), 0.2, seed=3)
+    pd.testing.assert_frame_equal(folds, again)
+    none = assign_validation(assign_folds(images, k=2, seed=3), 0.0, seed=3)
+    assert (none["validation"] == 0).all()
+    with pytest.raises(DatasetError, match="validation_fraction"):
+        assign_validation(folds, 1.0)

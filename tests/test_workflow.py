@@ -49,16 +49,20 @@ def test_tiny_study_shards_every_sample_of_every_fold_and_variant(tiny_run):
     assert set(samples["image_id"]) == set(folds["image_id"])
     fold_of = folds.set_index("image_id")["fold"]
     assert (samples["fold"] == samples["image_id"].map(fold_of)).all()
+    assert (samples["validation"] == samples["image_id"].map(
+        folds.set_index("image_id")["validation"])).all()
+    assert folds.groupby("patient_id")["validation"].nunique().max() == 1
     for variant in ("raw", "dehaze", "clahe"):
         for fold in (0, 1):
-            d = tiny_run / f"results/shards/{variant}/fold{fold}"
-            index = json.loads((d / "index.json").read_text())
-            expect = samples[samples["fold"] == fold]
-            assert index["patches"] == len(expect)
-            assert index["positives"] == int(expect["label"].sum()) > 0
-            assert all((d / f).is_file() for f in index["files"])
-            stats = json.loads((d / "stats.json").read_text())
-            assert 0 < stats["mean"] < 1 and 0 < stats["std"] < 1
+            for part, flag in (("train", 0), ("val", 1)):
+                d = tiny_run / f"results/shards/{variant}/fold{fold}/{part}"
+                index = json.loads((d / "index.json").read_text())
+                expect = samples[(samples["fold"] == fold) & (samples["validation"] == flag)]
+                assert index["patches"] == len(expect) > 0
+                assert index["positives"] == int(expect["label"].sum()) > 0
+                assert all((d / f).is_file() for f in index["files"])
+                stats = json.loads((d / "stats.json").read_text())
+                assert 0 < stats["mean"] < 1 and 0 < stats["std"] < 1
 
 
 def test_tiny_study_ends_with_table3_over_every_held_out_sample(tiny_run):
@@ -74,6 +78,26 @@ def test_tiny_study_ends_with_table3_over_every_held_out_sample(tiny_run):
     assert roc["model"].nunique() == 6 and roc["sensitivity"].between(0, 1).all()
     assert (roc["ci_low"] <= roc["sensitivity"] + 1e-12).all()
     assert (tiny_run / "results/figures/fig3_average_roc.png").stat().st_size > 10_000
+    models = pd.read_csv(d / "mean_sensitivity.tsv", sep="\t")
+    assert set(models["method"]) == {"alexnet", "vgg", "mean", "contrast", "tophat", "dog"}
+    assert len(models) == 18 and models["AUC"].between(0, 1).all()
+    assert (models["ci_low"] <= models["S"] + 1e-9).all()
+    gains = pd.read_csv(d / "cnn_vs_baselines.tsv", sep="\t")
+    assert len(gains) == 6 and set(gains["best baseline"]) <= {"mean", "contrast", "tophat", "dog"}
+    per_fold = pd.read_csv(d / "per_fold.tsv", sep="\t")
+    assert len(per_fold) == 36 and set(per_fold["fold"]) == {0, 1}
+
+
+def test_tiny_study_trainings_log_validation_every_epoch(tiny_run):
+    for variant in ("raw", "dehaze", "clahe"):
+        for arch in ("alexnet", "vgg"):
+            for fold in (0, 1):
+                log = pd.read_csv(tiny_run / f"results/training/{variant}/{arch}/fold{fold}.tsv",
+                                  sep="\t")
+                assert {"val_loss", "val_auc", "val_S", "selected"} <= set(log.columns)
+                assert log["val_auc"].between(0, 1).all() and log["selected"].sum() == 1
+    scores = pd.read_parquet(tiny_run / "results/predictions/raw/vgg/fold0.parquet")
+    assert not scores["score"].between(0, 1).all()  # log-odds margins, not probabilities
 
 
 def test_no_patient_data_reaches_results(tiny_run):

@@ -34,12 +34,17 @@ from __future__ import annotations
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
-    "mean_sensitivity", "weighted_mean_sensitivity", "sensitivity_curve", "bootstrap_weights",
-    "resolution", "paired_bootstrap", "paired_p_value", "table3",
+    "auc", "mean_sensitivity", "weighted_mean_sensitivity", "sensitivity_curve",
+    "bootstrap_weights", "resolution", "paired_bootstrap", "paired_p_value", "table3",
+    "pool_scores", "model_summary", "gains_over_baselines", "per_fold_summary",
 ]
 
 
@@ -83,6 +88,26 @@ def _counts(pos, neg, pos_w, neg_w):
     # r_j: negatives scoring >= p_j (a prefix of the descending order)
     r = np.searchsorted(-neg[order], -pos[p_order], side="right")
     return cum[r], pos_w[p_order], cum[-1]
+
+
+def auc(pos, neg) -> float:
+    """Area under the ROC curve: the probability that a positive scores above a negative, ties
+    counting one half (Mann-Whitney U / (P N)), from ranks in O((P + N) log(P + N))."""
+    pos = np.asarray(pos, dtype=np.float64).ravel()
+    neg = np.asarray(neg, dtype=np.float64).ravel()
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("need at least one positive and one negative")
+    both = np.concatenate([pos, neg])
+    order = np.argsort(both, kind="stable")
+    ranks = np.empty(len(both), dtype=np.float64)
+    sorted_vals = both[order]
+    # average ranks of ties (1-based)
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_vals)) + 1]
+    ends = np.r_[starts[1:], len(both)]
+    avg = (starts + ends + 1) / 2.0
+    ranks[order] = np.repeat(avg, ends - starts)
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
+    return float(u / (len(pos) * len(neg)))
 
 
 def weighted_mean_sensitivity(pos: np.ndarray, neg: np.ndarray, pos_w=None, neg_w=None,
@@ -363,4 +388,90 @@ def table3(result: dict, archs, alpha: float = 0.05, m: int = 3):
             row[f"p ({x} vs {y})"] = p
             row[f"significant ({x} vs {y})"] = bool(p < alpha / m)
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pool_scores(sample_ids: np.ndarray, tables: dict) -> dict:
+    """Each model's scores aligned with ``sample_ids`` (ascending): ``tables`` maps a model name to
+    one or more DataFrames of (sample_id, score), e.g. the held-out predictions of every fold.
+    Raises unless they cover every sample exactly once."""
+    import pandas as pd
+
+    pooled = {}
+    for name, parts in tables.items():
+        parts = parts if isinstance(parts, (list, tuple)) else [parts]
+        table = pd.concat(parts).sort_values("sample_id")
+        if not np.array_equal(table["sample_id"].to_numpy(), np.asarray(sample_ids)):
+            raise ValueError(f"{name}: the scores do not cover every sample exactly once")
+        pooled[name] = table["score"].to_numpy(np.float64)
+    return pooled
+
+
+def model_summary(result: dict, scores: dict, labels, kinds: dict) -> pd.DataFrame:
+    """One row per model: variant, method, kind (``cnn`` / ``baseline``), S in percent with its 95%
+    bootstrap CI, and the AUC. Model names are ``variant/method``; ``kinds`` maps a method to its
+    kind."""
+    import pandas as pd
+
+    labels = np.asarray(labels)
+    rows = []
+    for name in result["S"]:
+        variant, method = name.split("/", 1)
+        lo, hi = np.percentile(result["boot"][name], [2.5, 97.5])
+        s = np.asarray(scores[name])
+        rows.append({"model": name, "variant": variant, "method": method,
+                     "kind": kinds.get(method, "cnn"), "S": 100 * result["S"][name],
+                     "ci_low": 100 * lo, "ci_high": 100 * hi,
+                     "AUC": auc(s[labels == 1], s[labels == 0])})
+    return pd.DataFrame(rows)
+
+
+def gains_over_baselines(result: dict, variants, archs, baselines, alpha: float = 0.05):
+    """For every CNN and variant: the best baseline of that variant (highest S on the data as they
+    are), and the CNN's gain over it in S (percentage points) with its 95% paired-bootstrap CI and
+    two-sided p-value; ``beats`` when the whole CI lies above zero."""
+    import pandas as pd
+
+    rows = []
+    for variant in variants:
+        names = [f"{variant}/{b}" for b in baselines if f"{variant}/{b}" in result["S"]]
+        if not names:
+            continue
+        best = max(names, key=lambda k: result["S"][k])
+        for arch in archs:
+            cnn = f"{variant}/{arch}"
+            if cnn not in result["S"]:
+                continue
+            d = 100 * (np.asarray(result["boot"][cnn]) - np.asarray(result["boot"][best]))
+            lo, hi = np.percentile(d, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+            rows.append({"variant": variant, "CNN": arch, "best baseline": best.split("/", 1)[1],
+                         "S_CNN": 100 * result["S"][cnn], "S_baseline": 100 * result["S"][best],
+                         "gain": 100 * (result["S"][cnn] - result["S"][best]),
+                         "ci_low": lo, "ci_high": hi,
+                         "p": paired_p_value(result["boot"][cnn], result["boot"][best]),
+                         "beats": bool(lo > 0)})
+    return pd.DataFrame(rows)
+
+
+def per_fold_summary(scores: dict, labels, folds, units=None, *, n_boot: int, seed: int,
+                     a: float, b: float, workers: int = 1, log=print) -> pd.DataFrame:
+    """S (percent, 95% CI) and AUC of every model on each fold's samples alone (each fold its own
+    paired bootstrap, seeded from ``seed`` and the fold)."""
+    import pandas as pd
+
+    labels, folds = np.asarray(labels), np.asarray(folds)
+    rows = []
+    for fold in np.unique(folds):
+        sel = folds == fold
+        sub = {k: np.asarray(v)[sel] for k, v in scores.items()}
+        res = paired_bootstrap(sub, labels[sel], None if units is None else np.asarray(units)[sel],
+                               n_boot=n_boot, seed=[int(seed), int(fold)], a=a, b=b,
+                               workers=workers, log=log)
+        for name, s in sub.items():
+            lo, hi = np.percentile(res["boot"][name], [2.5, 97.5])
+            y = labels[sel]
+            rows.append({"model": name, "fold": int(fold), "S": 100 * res["S"][name],
+                         "ci_low": 100 * lo, "ci_high": 100 * hi,
+                         "AUC": auc(s[y == 1], s[y == 0]), "positives": int((y == 1).sum()),
+                         "negatives": int((y == 0).sum())})
     return pd.DataFrame(rows)

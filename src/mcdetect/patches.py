@@ -12,6 +12,8 @@ Conventions (``size`` = 12, ``h = size // 2`` = 6):
 * Negatives: drawn uniformly without replacement among the breast-mask pixels whose patch lies
   inside the image and whose distance to every annotated MC centre exceeds ``exclusion_radius``
   pixels; ``negatives_per_image`` of them (fewer when the breast is smaller).
+* Every image's rows carry its fold and its ``validation`` flag (1: a validation image, held
+  out of training when its fold is a training fold; ``mcdetect.data.folds.assign_validation``).
 * Seeded per image (from the seed and the image id), so an image's samples do not depend on the
   other images, and the table is written image by image (one parquet row group each): memory is
   bounded by one image, never by the number of patches.
@@ -33,6 +35,7 @@ SCHEMA = pa.schema([
     ("sample_id", pa.int64()),
     ("image_id", pa.string()),
     ("fold", pa.int8()),
+    ("validation", pa.int8()),
     ("x", pa.int32()),
     ("y", pa.int32()),
     ("label", pa.int8()),
@@ -94,7 +97,8 @@ class SampleTableWriter:
         self._writer = pq.ParquetWriter(self._tmp, SCHEMA, compression="zstd")
         self.next_id = 0
 
-    def add(self, image_id: str, fold: int, samples: ImageSamples) -> None:
+    def add(self, image_id: str, fold: int, samples: ImageSamples,
+            validation: bool = False) -> None:
         xy = np.concatenate([samples.positives, samples.negatives]).reshape(-1, 2)
         labels = np.r_[np.ones(len(samples.positives), np.int8),
                        np.zeros(len(samples.negatives), np.int8)]
@@ -103,6 +107,7 @@ class SampleTableWriter:
             "sample_id": np.arange(self.next_id, self.next_id + n, dtype=np.int64),
             "image_id": pa.array([image_id] * n, pa.string()),
             "fold": np.full(n, fold, np.int8),
+            "validation": np.full(n, int(bool(validation)), np.int8),
             "x": xy[:, 0].astype(np.int32),
             "y": xy[:, 1].astype(np.int32),
             "label": labels,
@@ -115,13 +120,16 @@ class SampleTableWriter:
         self._tmp.replace(self.path)
 
 
-def iter_image_samples(path, fold: int | None = None):
-    """Yield (image_id, table) per image of a sample table (one row group at a time)."""
+def iter_image_samples(path, fold: int | None = None, validation: bool | None = None):
+    """Yield (image_id, table) per image of a sample table (one row group at a time), optionally
+    only the images of one fold and/or of one side of the validation split."""
     pf = pq.ParquetFile(path)
     for i in range(pf.num_row_groups):
         table = pf.read_row_group(i)
         if len(table) == 0:
             continue
         if fold is not None and int(table["fold"][0].as_py()) != fold:
+            continue
+        if validation is not None and bool(table["validation"][0].as_py()) != validation:
             continue
         yield str(table["image_id"][0].as_py()), table

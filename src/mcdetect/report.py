@@ -9,7 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["PAPER", "dataset_table", "scale_table", "table3_with_paper", "write_html",
-           "training_summary", "summary_markdown", "table3_note", "read_json"]
+           "training_summary", "summary_markdown", "table3_note", "read_json",
+           "detectors_table", "gains_table", "per_fold_table", "convergence_table", "findings",
+           "PLATEAU_POINTS"]
+
+# A training has reached a plateau when its validation S changed by at most this many percentage
+# points over its last two epochs.
+PLATEAU_POINTS = 1.0
 
 # Bria et al., Sect. 2 and 5, and Table 3 (S in percent; every difference p < 0.001).
 PAPER = {
@@ -29,14 +35,16 @@ PAPER = {
 
 
 def dataset_table(folds: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
-    """Images, patients, annotated MCs, positive and negative patches per fold, and in all.
+    """Images, patients, annotated MCs, positive and negative patches per fold, and in all, with
+    the validation images among them.
 
-    ``folds``: image_id, patient_id, fold, n_mcs (folds.tsv); ``samples``: the per-fold sample
-    summary (fold, positives, negatives)."""
-    df = folds
+    ``folds``: image_id, patient_id, fold, n_mcs[, validation] (folds.tsv); ``samples``: the
+    per-fold sample summary (fold, positives, negatives)."""
+    df = folds.assign(validation=folds["validation"] if "validation" in folds else 0)
     per_fold = df.groupby("fold").agg(images=("image_id", "size"),
                                       patients=("patient_id", "nunique"),
-                                      MCs=("n_mcs", "sum"))
+                                      MCs=("n_mcs", "sum"),
+                                      **{"validation images": ("validation", "sum")})
     patches = samples.set_index("fold")[["positives", "negatives"]]
     per_fold = per_fold.join(patches.rename(columns={"positives": "positive patches",
                                                      "negatives": "negative patches"}))
@@ -53,13 +61,16 @@ def training_summary(logs: dict) -> pd.DataFrame:
     epochs, balanced samples per epoch, samples seen per training, mean throughput."""
     rows = []
     for (variant, arch, fold), df in sorted(logs.items()):
+        lrs = df["learning_rate"].drop_duplicates().tolist() if len(df) else []
         rows.append({"arch": arch, "variant": variant, "fold": fold, "epochs": len(df),
                      "samples_per_epoch": int(df["samples"].iloc[0]) if len(df) else 0,
-                     "samples": int(df["samples"].sum()), "seconds": float(df["seconds"].sum())})
+                     "samples": int(df["samples"].sum()), "seconds": float(df["seconds"].sum()),
+                     "learning_rates": " -> ".join(f"{lr:g}" for lr in lrs)})
     per = pd.DataFrame(rows)
     return per.groupby("arch").agg(trainings=("fold", "size"), epochs=("epochs", "max"),
                                    samples_per_epoch=("samples_per_epoch", "max"),
                                    samples=("samples", "max"),
+                                   learning_rates=("learning_rates", "first"),
                                    hours=("seconds", lambda s: s.sum() / 3600)).reset_index()
 
 
@@ -80,6 +91,10 @@ def scale_table(dataset: pd.DataFrame, training: pd.DataFrame, bootstrap: dict) 
             (f"{t['arch']}: samples per epoch", paper_epoch, int(t["samples_per_epoch"])),
             (f"{t['arch']}: samples seen per training", PAPER["epochs"] * paper_epoch,
              int(t["samples"])),
+            (f"{t['arch']}: learning rate per epoch block", "0.001 -> 0.0001 -> ... (/10 every 6)",
+             t["learning_rates"]),
+            (f"{t['arch']}: training time per training (h, this machine)", "not stated",
+             f"{t['hours'] / max(int(t['trainings']), 1):.3f}"),
         ]
     rows += [
         ("bootstrap resamples", PAPER["n_boot"], int(bootstrap["n_boot"])),
@@ -131,20 +146,133 @@ def write_html(path, title: str, table: pd.DataFrame, note: str = "") -> None:
 
 
 def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFrame,
-                     table3_note: str, bootstrap: dict) -> str:
-    """The study in one Markdown page: what ran, at what scale, and Table 3."""
+                     table3_note: str, bootstrap: dict, *, detectors: pd.DataFrame | None = None,
+                     gains: pd.DataFrame | None = None, per_fold: pd.DataFrame | None = None,
+                     convergence: pd.DataFrame | None = None, text: str = "") -> str:
+    """The study in one Markdown page: what it shows, what ran, at what scale, Table 3, the
+    detectors beside the baselines, per-fold S and the convergence of every training."""
+    extra = []
+    if detectors is not None:
+        extra.append("## Every detector on the same samples: S (%) with 95% CI, and AUC\n\n"
+                     + detectors.to_markdown(index=False))
+    if gains is not None:
+        extra.append("## Each CNN against the best baseline of its variant\n\n"
+                     + gains.to_markdown(index=False))
+    if per_fold is not None:
+        extra.append("## S per fold (each fold's held-out samples alone)\n\n"
+                     + per_fold.to_markdown(index=False))
+    if convergence is not None:
+        extra.append("## Convergence of every training (validation S per epoch)\n\n"
+                     + convergence.to_markdown(index=False))
     return "\n\n".join([
         "# Study summary",
+        *(["## What this run shows\n\n" + text] if text else []),
         "## Dataset per fold\n\n" + dataset.to_markdown(index=False),
         "## Scale of this run next to the paper's\n\n" + scale.to_markdown(index=False),
         "## Table 3: mean sensitivity S (%) over FPR "
         f"[{bootstrap['a']:g}, {bootstrap['b']:g}], this run next to the paper\n\n"
         + t3.to_markdown(index=False) + "\n\n" + table3_note
         + " `*`: significant after Bonferroni (m = 3).",
+        *extra,
         "Figures: results/figures/ (Fig. 1 dehazing transform, Fig. 2 example, Fig. 3 average "
         "ROC); training curves: results/training/; the full HTML report: "
         "`snakemake --report results/report.html` (done by `make run`).",
     ]) + "\n"
+
+
+def _ci(s, lo, hi) -> str:
+    return f"{s:.2f} ({lo:.2f}-{hi:.2f})"
+
+
+def detectors_table(per_model: pd.DataFrame, variants, order=None) -> pd.DataFrame:
+    """S (%) with 95% CI and AUC of every detector (rows: CNNs, then baselines) per variant
+    (columns), from evaluate's mean_sensitivity.tsv."""
+    methods = list(order) if order else list(dict.fromkeys(per_model["method"]))
+    rows = []
+    for method in methods:
+        sub = per_model[per_model["method"] == method].set_index("variant")
+        if sub.empty:
+            continue
+        row = {"detector": method, "kind": sub["kind"].iloc[0]}
+        for v in variants:
+            if v in sub.index:
+                r = sub.loc[v]
+                row[f"S {v}"] = _ci(r["S"], r["ci_low"], r["ci_high"])
+                row[f"AUC {v}"] = f"{r['AUC']:.3f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gains_table(gains: pd.DataFrame) -> pd.DataFrame:
+    """Each CNN's gain over the best baseline of its variant (percentage points, 95% CI, p)."""
+    return pd.DataFrame([{
+        "variant": r["variant"], "CNN": r["CNN"], "best baseline": r["best baseline"],
+        "S CNN": f"{r['S_CNN']:.2f}", "S baseline": f"{r['S_baseline']:.2f}",
+        "gain (95% CI)": f"{r['gain']:+.2f} ({r['ci_low']:+.2f} to {r['ci_high']:+.2f})",
+        "p": f"{r['p']:.3g}", "CNN better (CI above 0)": "yes" if r["beats"] else "no",
+    } for _, r in gains.iterrows()])
+
+
+def per_fold_table(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """S (%) with 95% CI and AUC of every model on each fold's samples alone."""
+    folds = sorted(per_fold["fold"].unique())
+    rows = []
+    for model, sub in per_fold.groupby("model", sort=False):
+        sub = sub.set_index("fold")
+        row = {"model": model}
+        for f in folds:
+            r = sub.loc[f]
+            row[f"S fold {f}"] = _ci(r["S"], r["ci_low"], r["ci_high"])
+            row[f"AUC fold {f}"] = f"{r['AUC']:.3f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def convergence_table(logs: dict, tolerance: float = PLATEAU_POINTS) -> pd.DataFrame:
+    """Per training {(variant, arch, fold): per-epoch log}: epochs, the validation S of the last
+    two epochs and their difference, whether that is a plateau (|difference| <= ``tolerance``
+    points), the last validation AUC and the epoch kept."""
+    rows = []
+    for (variant, arch, fold), df in sorted(logs.items()):
+        row = {"variant": variant, "CNN": arch, "held-out fold": fold, "epochs": len(df)}
+        if "val_S" in df and df["val_S"].notna().any() and len(df) >= 2:
+            a, b = float(df["val_S"].iloc[-2]), float(df["val_S"].iloc[-1])
+            row.update({"val S, last two epochs": f"{a:.2f} -> {b:.2f}",
+                        "change (points)": round(b - a, 2),
+                        "plateau": "yes" if abs(b - a) <= tolerance else "no",
+                        "val AUC (last)": round(float(df["val_auc"].iloc[-1]), 3)})
+        else:
+            row.update({"val S, last two epochs": "n/a", "change (points)": float("nan"),
+                        "plateau": "n/a (no validation data or one epoch)",
+                        "val AUC (last)": float("nan")})
+        kept = df.loc[df["selected"] == 1, "epoch"] if "selected" in df else df["epoch"].tail(1)
+        row["epoch kept"] = int(kept.iloc[0]) if len(kept) else len(df)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame) -> str:
+    """What this run shows, in sentences computed from its own tables (no fixed claims)."""
+    out = []
+    plateaus = (convergence["plateau"] == "yes").sum()
+    out.append(f"Convergence: {plateaus} of {len(convergence)} trainings reached a plateau of "
+               f"validation S (last two epochs within {PLATEAU_POINTS:g} point).")
+    if len(gains):
+        beat = gains[gains["beats"]]
+        out.append(f"CNNs against the best non-learned baseline of their variant: {len(beat)} of "
+                   f"{len(gains)} (CNN, variant) pairs are better with the 95% CI of the gain "
+                   "above zero" + ("." if len(beat) == len(gains) else "; not: " + ", ".join(
+                       f"{r['CNN']} on {r['variant']} ({r['gain']:+.2f} points, CI "
+                       f"{r['ci_low']:+.2f} to {r['ci_high']:+.2f})"
+                       for _, r in gains[~gains["beats"]].iterrows()) + "."))
+    for _, r in t3.iterrows():
+        parts = []
+        for x, y in (("CL", "UN"), ("DH", "UN"), ("DH", "CL")):
+            d, p = r[f"S_{x} - S_{y}"], r[f"p ({x} vs {y})"]
+            sig = "significant" if r[f"significant ({x} vs {y})"] else "not significant"
+            parts.append(f"{x} - {y} = {d:+.2f} points (p = {p:.3g}, {sig})")
+        out.append(f"{r['CNN']}-like: " + "; ".join(parts) + ".")
+    return " ".join(out)
 
 
 def table3_note(bootstrap: dict) -> str:

@@ -21,6 +21,11 @@ Plain tf.data reads them::
     ex = ds.map(lambda r: tf.io.parse_single_example(r, FEATURES))
     patches = tf.reshape(tf.io.decode_raw(ex["patches"], tf.uint16), [-1, 12, 12])
 
+A fold's folder holds two such shard sets: ``train/`` (its training images) and ``val/`` (its
+validation images, held out of training and scored after every epoch; empty when
+``folds.validation_fraction`` is 0). A model trains on the ``train/`` parts of its training folds,
+validates on their ``val/`` parts, and scores both parts of its held-out fold.
+
 Beside the shards: ``index.json`` (counts, files, feature spec), and the two small files training
 needs: ``positives.npz`` (the fold's positive patches and ids: the pool the balanced stream
 resamples) and ``stats.json`` (mean and standard deviation of the fold's patch intensities, in
@@ -42,7 +47,10 @@ import numpy as np
 
 from mcdetect.patches import extract, iter_image_samples
 
-__all__ = ["write_shards", "eval_dataset", "train_dataset", "load_stats", "FEATURE_DOC"]
+__all__ = ["write_shards", "write_fold", "fold_parts", "eval_dataset", "train_dataset",
+           "load_stats", "FEATURE_DOC", "PARTS"]
+
+PARTS = ("train", "val")  # a fold's training images and its validation images (sample table flag)
 
 FEATURE_DOC = {
     "count": "int64 scalar: n patches in the record",
@@ -102,12 +110,31 @@ def _read_png16(path) -> np.ndarray:
     return img
 
 
+def write_fold(sample_table, fold: int, image_path, out_dir, **kwargs) -> dict:
+    """Write both parts of one fold of one variant, ``out_dir/train`` and ``out_dir/val``;
+    returns {part: index}. ``kwargs`` go to ``write_shards``."""
+    return {part: write_shards(sample_table, fold, image_path, Path(out_dir) / part,
+                               validation=part == "val", **kwargs) for part in PARTS}
+
+
+def fold_parts(fold_dir, parts=PARTS) -> list[Path]:
+    """The shard folders of a fold's parts that hold any patches."""
+    out = []
+    for part in parts:
+        d = Path(fold_dir) / part
+        if json.loads((d / "index.json").read_text())["patches"] > 0:
+            out.append(d)
+    return out
+
+
 def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12,
                  block: int = 1024, shard_size: int = 1_000_000, compression: str = "none",
-                 mix_buffer: int = 262_144, seed: int = 0, log=print) -> dict:
+                 mix_buffer: int = 262_144, seed: int = 0, validation: bool | None = None,
+                 log=print) -> dict:
     """Write the shards of one fold of one variant; returns the index (also ``index.json``).
 
-    ``image_path(image_id)`` gives the preprocessed 16-bit PNG of an image.
+    ``image_path(image_id)`` gives the preprocessed 16-bit PNG of an image; ``validation``
+    True/False keeps only the fold's validation / training images (None: all of them).
     """
     import tensorflow as tf
 
@@ -115,7 +142,9 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
     out.mkdir(parents=True, exist_ok=True)
     suffix = ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(fold)]))
+    part = {None: "", True: " val", False: " train"}[validation]
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(fold)]
+                                                       + ([int(validation)] if part else [])))
     files, writer, in_file = [], None, 0
     total = positives_n = 0
     s1 = s2 = 0  # exact integer sums of the stored values and of their squares
@@ -148,7 +177,7 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
         buf_p, buf_l, buf_i = [p[keep:]], [lab[keep:]], [ids[keep:]]
         buffered = len(lab) - keep
 
-    items = list(iter_image_samples(sample_table, fold))
+    items = list(iter_image_samples(sample_table, fold, validation))
     with ThreadPoolExecutor(max_workers=1) as pool:  # decode the next PNG while writing
         pending = pool.submit(_read_png16, image_path(items[0][0])) if items else None
         for k, (_, table) in enumerate(items):
@@ -172,7 +201,7 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
             if buffered >= mix_buffer:
                 flush()
             if (k + 1) % max(1, len(items) // 10) == 0 or k + 1 == len(items):
-                log(f"[shards] fold {fold}: {k + 1}/{len(items)} images, {total} patches")
+                log(f"[shards] fold {fold}{part}: {k + 1}/{len(items)} images, {total} patches")
     flush(final=True)
     if writer is not None:
         writer.close()
@@ -234,12 +263,19 @@ def _standardise(stats):
     return f
 
 
-def eval_dataset(shard_dir, stats: dict, batch: int = 4096):
-    """Every sample of the shards exactly once, unaugmented: (x, label, sample_id) batches, x
-    standardised with ``stats`` (the *training* fold's statistics), shape (n, 12, 12, 1)."""
+def eval_dataset(shard_dirs, stats: dict, batch: int = 4096):
+    """Every sample of the shards (one folder or a list) exactly once, unaugmented: (x, label,
+    sample_id) batches, x standardised with ``stats`` (the *training* folds' statistics), shape
+    (n, 12, 12, 1)."""
     import tensorflow as tf
 
-    files, comp, index = _files(shard_dir)
+    dirs = [shard_dirs] if isinstance(shard_dirs, (str, Path)) else list(shard_dirs)
+    files, comp, index = [], "", None
+    for d in dirs:
+        f, comp, index = _files(d)
+        files += f
+    if index is None:
+        raise ValueError("eval_dataset: no shard folder given")
     std = _standardise(stats)
     ds = tf.data.TFRecordDataset(files, compression_type=comp, num_parallel_reads=1)
     ds = ds.map(_parse(index["size"]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -114,10 +114,14 @@ def training_shards(wildcards):
 
 def checkpoint_dir(wildcards):
     """Resumable-training checkpoints, outside the declared outputs (Snakemake never deletes
-    them), keyed by the training parameters so that a changed parameter starts afresh."""
+    them), keyed by the training parameters so that a changed parameter starts afresh (and, inside,
+    by a fingerprint of the training data: mcdetect.train)."""
     import hashlib
     import json
 
-    key = json.dumps([config["train"][wildcards.arch], config["train"]["seed"]], sort_keys=True)
+    key = json.dumps(
+        [config["train"][wildcards.arch], config["train"]["seed"], config["train"]["select"]],
+        sort_keys=True,
+    )
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return f"results/checkpoints/{wildcards.variant}_{wildcards.arch}_fold{wildcards.fold}/{digest}"

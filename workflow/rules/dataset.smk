@@ -15,6 +15,7 @@ rule synthesize:
     output:
         dicoms=expand("{d}/dicom/{f}", d=SYNTHETIC_DIR, f=SOURCES) if SYNTHETIC else [],
         mcs=f"{SYNTHETIC_DIR}/mcs.csv",
+        all_mcs=f"{SYNTHETIC_DIR}/mcs_all.csv",
         summary="results/dataset/synthetic_summary.json",
     log:
         "results/logs/synthesize.log",
@@ -101,6 +102,10 @@ rule folds:
     conda:
         "../../envs/dataset.yaml"
     params:
-        folds={"k": config["folds"]["k"], "seed": config["folds"]["seed"]},
+        folds={
+            "k": config["folds"]["k"],
+            "seed": config["folds"]["seed"],
+            "validation_fraction": config["folds"]["validation_fraction"],
+        },
     script:
         "../scripts/folds.py"

@@ -1,19 +1,22 @@
-# Evaluation: held-out scores of all folds pooled per (variant, arch), exact mean sensitivity,
-# paired bootstrap over all six models at once, and the Table 3 replica.
+# Evaluation: held-out scores of all folds pooled per (variant, arch), the baselines' scores of the
+# same samples, exact mean sensitivity, one paired bootstrap over every model, Table 3, the CNNs'
+# gains over the best baseline, and S per fold.
+EVAL_VARIANTS = ["raw", "clahe", "dehaze"]
+PREDICTION_KEYS = [
+    (v, a, f) for v in EVAL_VARIANTS for a in config["train"]["architectures"] for f in FOLDS
+]
 
 
 rule evaluate:
     input:
-        predictions=expand(
-            "results/predictions/{variant}/{arch}/fold{fold}.parquet",
-            variant=["raw", "clahe", "dehaze"],
-            arch=config["train"]["architectures"],
-            fold=FOLDS,
-        ),
+        predictions=[f"results/predictions/{v}/{a}/fold{f}.parquet" for v, a, f in PREDICTION_KEYS],
+        baselines=expand("results/baselines/{variant}.parquet", variant=EVAL_VARIANTS),
         samples="results/patches/samples.parquet",
         folds="results/dataset/folds.tsv",
     output:
         per_model="results/evaluation/mean_sensitivity.tsv",
+        gains="results/evaluation/cnn_vs_baselines.tsv",
+        per_fold="results/evaluation/per_fold.tsv",
         table3_csv="results/evaluation/table3.csv",
         table3_md="results/evaluation/table3.md",
         summary="results/evaluation/bootstrap.json",
@@ -30,6 +33,8 @@ rule evaluate:
     threads: 2
     params:
         archs=config["train"]["architectures"],
+        variants=EVAL_VARIANTS,
+        prediction_keys=PREDICTION_KEYS,
         evaluation=config["evaluation"],
     script:
         "../scripts/evaluate.py"

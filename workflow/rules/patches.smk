@@ -1,4 +1,5 @@
-# Patches: the sample table (shared by every variant), then TFRecord shards per (variant, fold).
+# Patches: the sample table (shared by every variant), then TFRecord shards per (variant, fold),
+# and the non-learned baselines' scores of the same samples per variant.
 
 
 rule samples:
@@ -39,3 +40,23 @@ rule shards:
         shards=config["shards"],
     script:
         "../scripts/shards.py"
+
+
+rule baselines:
+    input:
+        samples="results/patches/samples.parquet",
+        images=lambda w: expand(
+            "results/preprocessed/{variant}/{image}.png",
+            variant=w.variant,
+            image=valid_images(),
+        ),
+    output:
+        scores="results/baselines/{variant}.parquet",
+    log:
+        "results/logs/baselines/{variant}.log",
+    conda:
+        "../../envs/dataset.yaml"
+    params:
+        size=config["patches"]["size"],
+    script:
+        "../scripts/baselines.py"

@@ -1,5 +1,9 @@
-# Report: the tables of the study (dataset, scale, Table 3) for `snakemake --report`, and a
-# Markdown summary. Figures are registered by the rules that draw them.
+# Report: the tables of the study (dataset, scale, Table 3, every detector beside the baselines,
+# per-fold S, convergence of every training) for `snakemake --report`, and a Markdown summary.
+# Figures are registered by the rules that draw them.
+TRAINING_KEYS = [
+    (v, a, f) for v in EVAL_VARIANTS for a in config["train"]["architectures"] for f in FOLDS
+]
 
 
 rule report:
@@ -8,12 +12,10 @@ rule report:
         samples="results/patches/samples_summary.tsv",
         table3="results/evaluation/table3.csv",
         bootstrap="results/evaluation/bootstrap.json",
-        training=expand(
-            "results/training/{variant}/{arch}/fold{fold}.tsv",
-            variant=["raw", "clahe", "dehaze"],
-            arch=config["train"]["architectures"],
-            fold=FOLDS,
-        ),
+        per_model="results/evaluation/mean_sensitivity.tsv",
+        gains="results/evaluation/cnn_vs_baselines.tsv",
+        per_fold="results/evaluation/per_fold.tsv",
+        training=[f"results/training/{v}/{a}/fold{f}.tsv" for v, a, f in TRAINING_KEYS],
     output:
         summary="results/report/summary.md",
         dataset_csv="results/report/dataset.csv",
@@ -32,9 +34,33 @@ rule report:
             caption="../report/table3.rst",
             category="Evaluation",
         ),
+        detectors=report(
+            "results/report/detectors.html",
+            caption="../report/detectors.rst",
+            category="Evaluation",
+        ),
+        gains=report(
+            "results/report/cnn_vs_baselines.html",
+            caption="../report/gains.rst",
+            category="Evaluation",
+        ),
+        per_fold=report(
+            "results/report/per_fold.html",
+            caption="../report/per_fold.rst",
+            category="Evaluation",
+        ),
+        convergence=report(
+            "results/report/convergence.html",
+            caption="../report/convergence.rst",
+            category="Training",
+        ),
     log:
         "results/logs/report.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        training_keys=TRAINING_KEYS,
+        archs=config["train"]["architectures"],
+        variants=EVAL_VARIANTS,
     script:
         "../scripts/report.py"

@@ -1,5 +1,6 @@
 # Training per (variant, arch, held-out fold) and prediction of the held-out fold.
-# Model "fold{k}" is trained on every fold but k, and scores only fold k.
+# Model "fold{k}" is trained on the train/ parts of every fold but k, validated after every epoch
+# on their val/ parts, and scores both parts of fold k.
 
 
 rule train:
@@ -26,6 +27,8 @@ rule train:
         seed=config["train"]["seed"],
         mixed_precision=config["train"]["mixed_precision"],
         checkpoint_dir=checkpoint_dir,
+        select=config["train"]["select"],
+        fpr_range=config["train"]["validation_fpr"],
     script:
         "../scripts/train.py"
 

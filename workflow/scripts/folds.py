@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 import pandas as pd
 
-from mcdetect.data.folds import assign_folds, folds_from_file
+from mcdetect.data.folds import assign_folds, assign_validation, folds_from_file
 from mcdetect.data.sources import require_trainable
 from mcdetect.logs import run
 
@@ -17,16 +17,19 @@ def main(log):
     # folds exist to train the patch CNNs: refuse region-only sources (also refused at parse time)
     require_trainable(snakemake.config["dataset"]["source"])
     images = pd.read_csv(snakemake.input.images, sep="\t", keep_default_na=False)
+    p = snakemake.params.folds
     from_file = snakemake.input.get("from_file")
     if from_file:
-        folds = folds_from_file(images, from_file, k=snakemake.params.folds["k"])
+        folds = folds_from_file(images, from_file, k=p["k"])
         log.info("folds read from %s", from_file)
     else:
-        folds = assign_folds(images, **snakemake.params.folds)
+        folds = assign_folds(images, k=p["k"], seed=p["seed"])
+    folds = assign_validation(folds, p["validation_fraction"], seed=p["seed"])
     folds.to_csv(snakemake.output.folds, sep="\t", index=False)
     per_fold = folds.groupby("fold").agg(
         images=("image_id", "size"), patients=("patient_id", "nunique"),
         images_with_mcs=("n_mcs", lambda s: int((s > 0).sum())), mcs=("n_mcs", "sum"),
+        validation_images=("validation", "sum"),
     )
     log.info("folds:\n%s", per_fold.to_string())
 

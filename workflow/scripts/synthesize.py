@@ -15,6 +15,7 @@ def main(log):
         cfg,
         out_dir=Path(snakemake.output.dicoms[0]).parent,
         annotations_csv=snakemake.output.mcs,
+        all_mcs_csv=snakemake.output.all_mcs,
         summary_json=snakemake.output.summary,
         log=log.info,
     )

@@ -11,7 +11,8 @@ import pandas as pd
 
 from mcdetect.data.sources import DatasetError
 
-__all__ = ["assign_folds", "check_folds", "folds_from_file", "read_folds_file"]
+__all__ = ["assign_folds", "assign_validation", "check_folds", "folds_from_file",
+           "read_folds_file"]
 
 _ID_COLUMNS = ("image_id", "file", "filename", "file_name", "file name", "source", "image")
 _FOLD_COLUMNS = ("fold", "split")
@@ -50,6 +51,40 @@ def assign_folds(images: pd.DataFrame, k: int = 2, seed: int = 1) -> pd.DataFram
     out["fold"] = out["patient_id"].map(fold_of).astype(int)
     check_folds(out)
     return out[["image_id", "patient_id", "fold", "n_mcs"]]
+
+
+def assign_validation(folds: pd.DataFrame, fraction: float, seed: int = 1) -> pd.DataFrame:
+    """Mark a patient-level share of every fold as validation data (column ``validation``, 0/1).
+
+    A model trains on the other folds' non-validation images and is scored after every epoch on
+    their validation images; every image is still tested once, by the model of its own fold. In
+    each fold and stratum (patients with / without MCs) ``round(fraction * patients)`` patients,
+    drawn with ``seed``, are validation patients; with ``fraction > 0`` every fold gets at least one
+    patient with MCs (a validation set needs positives), and never all of a fold's patients.
+    """
+    if not 0 <= fraction < 1:
+        raise DatasetError(f"folds.validation_fraction must be in [0, 1), got {fraction}")
+    out = folds.copy()
+    out["validation"] = 0
+    if fraction == 0:
+        return out
+    rng = np.random.default_rng([int(seed), 7])
+    has_mcs = out.groupby("patient_id")["n_mcs"].sum() > 0
+    chosen = []
+    for _, group in out.groupby("fold", sort=True):
+        patients = group["patient_id"].unique()
+        picked = []
+        for flag in (True, False):
+            stratum = np.sort([p for p in patients if bool(has_mcs[p]) == flag])
+            n = int(round(fraction * len(stratum)))
+            if flag and n == 0 and len(stratum) > 1:
+                n = 1
+            picked += list(rng.permutation(stratum)[:n])
+        if len(picked) >= len(patients):  # keep at least one training patient
+            picked = picked[: len(patients) - 1]
+        chosen += picked
+    out.loc[out["patient_id"].isin(chosen), "validation"] = 1
+    return out
 
 
 def check_folds(folds: pd.DataFrame, origin: str = "") -> None:

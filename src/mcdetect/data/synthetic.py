@@ -10,8 +10,13 @@ Image formation, per pixel of 0.1 mm (canonical orientation: chest wall left, ni
   in [2.4, 3.2]; measured on the images: 2.6-3.5, the range known for mammograms),
   plus a smooth density gradient, so each image has denser and fattier regions; linear attenuation
   ``mu = (1 - g) mu_adipose + g mu_glandular`` at about 20 keV;
-* microcalcifications: calcium-like ellipsoids (0.1-1.0 mm, effective mu 0.8-2.0 /mm) whose path
-  length grows with size, rendered with 5x5 sub-pixel sampling into a transmission factor ``M``;
+* microcalcifications: calcium-like ellipsoids (0.1-1.0 mm, effective mu 0.3-1.0 /mm above the
+  tissue) whose path length grows with size, rendered with 5x5 sub-pixel sampling into a
+  transmission factor ``M``. **Where**: cluster centres and isolated MCs are drawn anywhere inside
+  the breast (the thin periphery and the pectoral muscle of MLO views included; only an 8-pixel
+  image border is excluded), with a density proportional to ``placement_floor + g``: more often in
+  fibroglandular tissue, as MCs form in the ducts and lobules, but possible in fat as well;
+  cluster members scatter around their centre and stay inside the breast;
 * detector: ``N = N0 * exp(-integral mu dz) * M`` with automatic exposure control (``N0`` set so the
   median signal behind the breast is ``target_quanta``), Poisson quanta, a Gaussian detector PSF
   (indirect conversion: the noise is blurred too), a linear gain that puts the unattenuated beam
@@ -23,6 +28,14 @@ Image formation, per pixel of 0.1 mm (canonical orientation: chest wall left, ni
 Each MC's contrast (relative dip in expected signal at its peak) and contrast-to-noise ratio (peak
 dip over the local quantum-noise standard deviation) are written beside its centre, so the
 difficulty of the dataset can be judged (``summary.json``).
+
+**Annotation model.** A real dataset holds the MCs its annotator saw, not every speck in the breast.
+An MC is *annotated* when it passes a Rose-type visibility rule: its contrast-to-noise ratio times
+the square root of its projected area in pixels, ``cnr * sqrt(pi / 4 * (d / spacing)**2)``, is at
+least ``annotate_min_rose`` (default 5, Rose's k for a signal seen with certainty), and its diameter
+is at least ``annotate_min_diameter_mm``. The fainter MCs stay in the image but not in the
+annotation CSV (``mcs.csv``, what the study reads); ``mcs_all.csv`` beside it lists every planted
+MC with its ``annotated`` flag, and the summary counts both.
 """
 
 from __future__ import annotations
@@ -84,6 +97,9 @@ class SyntheticConfig:
     electronic_noise_adu: float = 0.5
     bits_stored: int = 14
     compression: str = "none"  # none | jpeg2000
+    placement_floor: float = 0.1  # MC density ~ placement_floor + glandular fraction
+    annotate_min_rose: float = 5.0  # annotated if cnr * sqrt(area in px) >= this ...
+    annotate_min_diameter_mm: float = 0.0  # ... and diameter >= this
 
     @classmethod
     def from_dict(cls, d: dict) -> SyntheticConfig:
@@ -221,15 +237,22 @@ def _render_mc(shape, xc, yc, a_px, b_px, theta, depth_mm, mu_excess, sub=5):
     return trans, x0, y0
 
 
-def _place_mcs(cfg, rng, mask, rho, pect):
+def _place_mcs(cfg, rng, mask, gland):
+    """MC centres: clusters and isolated MCs drawn with density ~ placement_floor + gland inside
+    the breast (no exclusion but an 8-pixel image border), non-overlapping."""
     rows, cols = mask.shape
     sp = cfg.spacing_mm
-    ok = mask & (rho < 0.85) & (pect == 0)
+    ok = mask.copy()
     ok[:8, :] = ok[-8:, :] = False
     ok[:, :8] = ok[:, -8:] = False
-    ys, xs = np.nonzero(ok)
+    weight = np.where(ok, cfg.placement_floor + gland, 0.0).ravel()
+    cdf = np.cumsum(weight, dtype=np.float64)
     placed: list[tuple[float, float, float]] = []
     mcs = []
+
+    def draw_site():
+        k = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+        return k % cols, k // cols
 
     def free(x, y, d):
         xi, yi = int(round(x)), int(round(y))
@@ -245,8 +268,7 @@ def _place_mcs(cfg, rng, mask, rho, pect):
     for _attempt in range(5 * n_clusters):
         if cid == n_clusters:
             break
-        k = int(rng.integers(0, len(xs)))
-        cx, cy = xs[k], ys[k]
+        cx, cy = draw_site()
         size = int(rng.integers(cfg.cluster_size[0], cfg.cluster_size[1] + 1))
         radius_px = rng.uniform(1.5, 6.0) / sp
         members = []
@@ -266,14 +288,27 @@ def _place_mcs(cfg, rng, mask, rho, pect):
         cid += 1
     for _ in range(rng.poisson(cfg.isolated_per_image)):
         for _try in range(50):
-            k = int(rng.integers(0, len(xs)))
-            x, y = xs[k] + rng.random() - 0.5, ys[k] + rng.random() - 0.5
+            cx, cy = draw_site()
+            x, y = cx + rng.random() - 0.5, cy + rng.random() - 0.5
             d = float(_diameters(rng, 1, *cfg.diameter_mm, cfg.size_exponent)[0])
             if free(x, y, d):
                 placed.append((x, y, d))
                 mcs.append({"x": x, "y": y, "diameter_mm": d, "cluster_id": -1})
                 break
     return mcs
+
+
+def rose_snr(cnr: float, diameter_mm: float, spacing_mm: float) -> float:
+    """Rose's signal-to-noise ratio of a disc: the per-pixel contrast-to-noise ratio times the
+    square root of the disc's area in pixels (Rose 1948; Burgess 1999, "The Rose model,
+    revisited", JOSA A 16: 633)."""
+    return float(cnr) * float(np.sqrt(np.pi / 4.0) * diameter_mm / spacing_mm)
+
+
+def annotated(cfg: SyntheticConfig, mc: dict) -> bool:
+    """The annotation model: whether an annotator would have marked this MC (module docstring)."""
+    return (rose_snr(mc["cnr"], mc["diameter_mm"], cfg.spacing_mm) >= cfg.annotate_min_rose
+            and mc["diameter_mm"] >= cfg.annotate_min_diameter_mm)
 
 
 def generate_image(cfg: SyntheticConfig, index: int, laterality: str, view: str,
@@ -314,7 +349,7 @@ def generate_image(cfg: SyntheticConfig, index: int, laterality: str, view: str,
     # Microcalcifications (skip on the MC-free share of images).
     has_mcs = rng.random() >= cfg.mc_free_fraction
     if mcs is None:
-        mcs = _place_mcs(cfg, rng, mask, rho, pect) if has_mcs else []
+        mcs = _place_mcs(cfg, rng, mask, gland) if has_mcs else []
     else:
         mcs = [{"cluster_id": -1, **mc} for mc in mcs]
     mc_trans = np.ones((rows, cols), np.float64)
@@ -366,6 +401,7 @@ def generate_image(cfg: SyntheticConfig, index: int, laterality: str, view: str,
         peak = float(dip[k])
         mc["contrast"] = peak / float(background[sl][k])
         mc["cnr"] = peak / float(np.sqrt(local_var[yi, xi]))
+        mc["annotated"] = annotated(cfg, mc)
 
     truth = {
         "mask": mask,
@@ -469,14 +505,19 @@ def _orientation(laterality: str, view: str) -> list[str]:
     return ["A", "FR" if view == "MLO" else "R"]
 
 
-def synthesize(cfg: SyntheticConfig, out_dir, annotations_csv, summary_json=None, log=print):
-    """Write the whole synthetic dataset: DICOM files, MC-centre CSV (generic format), summary."""
+def synthesize(cfg: SyntheticConfig, out_dir, annotations_csv, summary_json=None, log=print,
+               all_mcs_csv=None):
+    """Write the whole synthetic dataset: DICOM files, the annotation CSV (generic format: the
+    annotated MCs only), every planted MC with its ``annotated`` flag (``all_mcs_csv``, default
+    ``mcs_all.csv`` beside the annotations) and the summary."""
     import pandas as pd
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    all_mcs_csv = Path(all_mcs_csv or Path(annotations_csv).with_name("mcs_all.csv"))
     rows = []
     betas = []
+    pos_means, neg_means = [], []
     plan = image_plan(cfg)
     for item in plan:
         img = generate_image(cfg, item["index"], item["laterality"], item["view"],
@@ -490,17 +531,59 @@ def synthesize(cfg: SyntheticConfig, out_dir, annotations_csv, summary_json=None
             uid_seed=f"{cfg.seed}-{item['index']}",
         )
         betas.append(_measured_beta(img))
+        p, n = _patch_means(cfg, img, item["index"])
+        pos_means.append(p)
+        neg_means.append(n)
         for mc in img.mcs:
             rows.append({"file": item["file"], **mc})
+        seen = sum(mc["annotated"] for mc in img.mcs)
         log(f"[synthesize] {item['index'] + 1}/{len(plan)} {item['file']} "
-            f"{item['laterality']}-{item['view']} MCs={len(img.mcs)}")
-    cols = ["file", "x", "y", "diameter_mm", "cluster_id", "contrast", "cnr", "gland"]
+            f"{item['laterality']}-{item['view']} MCs={len(img.mcs)} annotated={seen}")
+    cols = ["file", "x", "y", "diameter_mm", "cluster_id", "contrast", "cnr", "gland",
+            "annotated"]
     table = pd.DataFrame(rows, columns=cols)
-    table.to_csv(annotations_csv, index=False, float_format="%.4f")
+    table["annotated"] = table["annotated"].astype(bool)
+    table.to_csv(all_mcs_csv, index=False, float_format="%.4f")
+    table[table["annotated"]].drop(columns="annotated").to_csv(annotations_csv, index=False,
+                                                               float_format="%.4f")
     summary = summarize(table, len(plan), cfg.patients, betas)
+    summary["annotation_rule"] = (f"Rose SNR = cnr * sqrt(pi/4 * (d / {cfg.spacing_mm} mm)^2) >= "
+                                  f"{cfg.annotate_min_rose:g} and d >= "
+                                  f"{cfg.annotate_min_diameter_mm:g} mm")
+    summary["patch_mean_auc"] = round(_auc(np.concatenate(pos_means),
+                                           np.concatenate(neg_means)), 4)
     if summary_json:
         Path(summary_json).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+PATCH_MEAN_NEGATIVES = 200  # per image, for the patch-mean AUC of the summary
+
+
+def _patch_means(cfg: SyntheticConfig, img: SyntheticImage, index: int, size: int = 12):
+    """Patch means (reader intensities, canonical orientation) at the annotated MCs and at
+    ``PATCH_MEAN_NEGATIVES`` breast positions at least 1 mm from them, with the sample table's
+    conventions (``mcdetect.patches``): the simplest location/brightness cue of the dataset."""
+    from mcdetect.patches import extract, sample_image
+
+    i = 1.0 - img.stored.astype(np.float32) / (2**cfg.bits_stored - 1)
+    xs = np.array([mc["x"] for mc in img.mcs if mc["annotated"]], dtype=float)
+    ys = np.array([mc["y"] for mc in img.mcs if mc["annotated"]], dtype=float)
+    if img.laterality == "R":
+        i = i[:, ::-1]
+        xs = cfg.cols - 1 - xs
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 30_000_000 + index]))
+    s = sample_image(img.truth["mask"], np.stack([xs, ys], axis=1), size=size, rng=rng,
+                     n_negatives=PATCH_MEAN_NEGATIVES, exclusion_radius=1.0 / cfg.spacing_mm)
+    i = np.ascontiguousarray(i)
+    return (extract(i, s.positives, size).mean(axis=(1, 2)),
+            extract(i, s.negatives, size).mean(axis=(1, 2)))
+
+
+def _auc(pos, neg) -> float:
+    from mcdetect.evaluate import auc
+
+    return auc(pos, neg) if len(pos) and len(neg) else float("nan")
 
 
 def _measured_beta(img: SyntheticImage) -> float:
@@ -518,23 +601,30 @@ def _measured_beta(img: SyntheticImage) -> float:
 
 
 def summarize(table, n_images: int, n_patients: int, betas) -> dict:
+    """Counts and quantiles of the planted MCs; size, contrast and CNR of the annotated ones
+    (``annotated`` column; every MC counts as annotated when it is missing)."""
     q = [0.1, 0.25, 0.5, 0.75, 0.9]
+    seen = table[table["annotated"]] if "annotated" in table else table
 
-    def quant(col):
-        vals = table[col].to_numpy() if len(table) else np.array([np.nan])
+    def quant(col, t=seen):
+        vals = t[col].to_numpy() if len(t) else np.array([np.nan])
         return {f"p{int(x * 100)}": round(float(np.quantile(vals, x)), 4) for x in q}
 
-    per_image = table.groupby("file").size()
+    per_image = seen.groupby("file").size()
     return {
         "images": n_images,
         "patients": n_patients,
         "images_with_mcs": int(per_image.size),
-        "mcs": len(table),
-        "clustered_mcs": int((table["cluster_id"] >= 0).sum()),
-        "isolated_mcs": int((table["cluster_id"] < 0).sum()),
+        "mcs": len(seen),
+        "mcs_planted": len(table),
+        "mcs_unannotated": len(table) - len(seen),
+        "clustered_mcs": int((seen["cluster_id"] >= 0).sum()),
+        "isolated_mcs": int((seen["cluster_id"] < 0).sum()),
         "diameter_mm": quant("diameter_mm"),
         "contrast": quant("contrast"),
         "cnr": quant("cnr"),
+        "unannotated": {"diameter_mm": quant("diameter_mm", table[~table.index.isin(seen.index)]),
+                        "cnr": quant("cnr", table[~table.index.isin(seen.index)])},
         "texture_beta_measured": {
             "min": round(float(np.nanmin(betas)), 3),
             "median": round(float(np.nanmedian(betas)), 3),
