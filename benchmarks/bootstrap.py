@@ -1,4 +1,4 @@
-"""Benchmark of the paired bootstrap (issue 6).
+"""Benchmark of the paired bootstrap.
 
 Run: .venv/bin/python benchmarks/bootstrap.py [--negatives 27000000] [--n-boot 1000]
 

@@ -1,4 +1,4 @@
-"""Benchmark of the preprocessing stage (issue 3). Run: .venv/bin/python benchmarks/preprocess.py
+"""Benchmark of the preprocessing stage. Run: .venv/bin/python benchmarks/preprocess.py
 
 On one synthetic 2294x1914 raw mammogram (the paper's image size at 0.1 mm), milliseconds per
 image for each variant beside a naive baseline measured in the same run:

@@ -1,4 +1,4 @@
-"""Benchmark of patch sharding and the input pipeline (issue 4).
+"""Benchmark of patch sharding and the input pipeline.
 
 Run: .venv/bin/python benchmarks/shards.py [--patches 5000000]
 

@@ -1,11 +1,15 @@
-"""Benchmark of CNN training speed (issue 5). Run: .venv/bin/python benchmarks/train.py
+"""Benchmark of CNN training speed. Run: .venv/bin/python benchmarks/train.py
 
-Training samples/s of both nets at batch 32 and 256 on this machine's CPU, fed (a) by the real
-shard input (``mcdetect.shards.train_dataset``: read, decode, balance, augment, standardise) and
-(b) from memory (the same standardised patches in a repeated in-memory tf.data pipeline), so the
-input pipeline's cost shows as the ratio (issue 5 allows at most 10%). Then the hours one training
-of the paper's protocol (30 epochs of 844,297 iterations of 32 samples) would take at the measured
-speed. Works under any Keras backend for the in-memory part (KERAS_BACKEND=jax|torch).
+1. Training samples/s of both nets at batch 32 and 256 on this machine's CPU, fed (a) by the real
+   shard input (``mcdetect.shards.train_dataset``: read, decode, balance, augment, standardise) and
+   (b) from memory (the same standardised patches in a repeated in-memory tf.data pipeline), so
+   the input pipeline's cost shows as the ratio. Then the hours one training of the paper's
+   protocol (30 epochs of 844,297 iterations of 32 samples) would take at the measured speed.
+2. Why the AlexNet-like net is slow on a CPU: its floating-point operations per training sample
+   (forward counted from the layer shapes, backward about twice the forward) against the
+   machine's measured float32 matrix-product rate, and the options: the project's LRN (one
+   matrix product with a banded matrix) against the plain sum of shifted channel slices (the
+   baseline, in the same run), and bfloat16 mixed precision.
 """
 
 from __future__ import annotations
@@ -76,7 +80,8 @@ def main():
                     keras.utils.set_random_seed(0)
                     model = build_model(arch)
                     model.compile(optimizer=CaffeSGD(1e-3, 0.9, 5e-4),
-                                  loss="sparse_categorical_crossentropy")
+                                  loss=keras.losses.SparseCategoricalCrossentropy(
+                                      from_logits=True))
                     if source == "shards":
                         data = train_dataset(shard_dir, stats, batch=batch, seed=0).repeat()
                     else:
@@ -93,6 +98,84 @@ def main():
         cost = 1 - shards / memory
         print(f"| {arch}-like | {batch} | {shards:,.0f} | {memory:,.0f} | {cost:+.0%} | "
               f"{PAPER_SAMPLES / shards / 3600:,.0f} |")
+    alexnet_options(memory_x, memory_y)
+
+
+def forward_flops(model) -> int:
+    """Multiply-adds x 2 of the conv and dense layers for one sample (from the layer shapes)."""
+    total = 0
+    for layer in model.layers:
+        if not layer.weights or len(layer.weights[0].shape) < 2:
+            continue
+        kernel = layer.weights[0].shape
+        out = layer.output.shape[1:-1]  # spatial output (empty for dense)
+        total += 2 * int(np.prod(out, dtype=np.int64)) * int(np.prod(kernel, dtype=np.int64))
+    return total
+
+
+def matmul_gflops(dtype="float32", n=2048, reps=5) -> float:
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.normal([n, n]), dtype)
+    tf.linalg.matmul(a, a).numpy()
+    start = time.perf_counter()
+    for _ in range(reps):
+        r = tf.linalg.matmul(a, a)
+    r.numpy()
+    return reps * 2 * n**3 / (time.perf_counter() - start) / 1e9
+
+
+class SliceLRN:
+    """The baseline LRN: the windowed sum over channels as a sum of n shifted slices."""
+
+    @staticmethod
+    def call(self, x):
+        from keras import ops
+
+        half = self.n // 2
+        channels = x.shape[-1]
+        padded = ops.pad(ops.square(x), [[0, 0]] * (len(x.shape) - 1) + [[half, half]])
+        total = padded[..., 0:channels]
+        for i in range(1, self.n):
+            total = total + padded[..., i:i + channels]
+        return x / ops.power(self.k + (self.alpha / self.n) * total, self.beta)
+
+
+def alexnet_options(x, y, batch=64, steps=40):
+    import keras
+    import tensorflow as tf
+
+    import mcdetect.models as models
+
+    fwd = forward_flops(models.build_model("alexnet"))
+    peak = {"float32": matmul_gflops("float32"), "bfloat16": matmul_gflops("bfloat16")}
+    data = (tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch)
+            .prefetch(tf.data.AUTOTUNE))
+    rows = []
+    band_call = models.CaffeLRN.call
+    for name, lrn, policy in (("band-matrix LRN (project)", band_call, "float32"),
+                              ("shifted-slice LRN (baseline)", SliceLRN.call, "float32"),
+                              ("band-matrix LRN, mixed bfloat16", band_call, "mixed_bfloat16")):
+        models.CaffeLRN.call = lrn
+        keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(0)
+        model = models.build_model("alexnet")
+        model.compile(optimizer=models.CaffeSGD(1e-3, 0.9, 5e-4),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        rows.append((name, policy, rate(model, data, steps, batch)))
+    models.CaffeLRN.call = band_call
+    keras.mixed_precision.set_global_policy("float32")
+    print(f"\nAlexNet-like: {fwd / 1e6:.1f} MFLOP forward per sample, about {3 * fwd / 1e6:.0f} "
+          f"MFLOP per training sample (forward + backward); this machine's matrix product: "
+          f"{peak['float32']:,.0f} GFLOP/s float32, {peak['bfloat16']:,.0f} GFLOP/s bfloat16.\n")
+    print(f"| AlexNet-like, batch {batch}, from memory | samples/s | GFLOP/s | share of the "
+          "matrix-product rate | vs baseline |")
+    print("| --- | --- | --- | --- | --- |")
+    base = rows[1][2]
+    for name, policy, r in rows:
+        gflops = r * 3 * fwd / 1e9
+        share = gflops / peak["bfloat16" if "bfloat16" in policy else "float32"]
+        print(f"| {name} | {r:,.0f} | {gflops:,.0f} | {share:.0%} | {r / base:.2f}x |")
 
 
 if __name__ == "__main__":

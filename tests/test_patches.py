@@ -141,6 +141,27 @@ def test_training_stream_is_balanced_augmented_standardised_and_seeded(study, tm
     assert not np.array_equal(other, y)
 
 
+def test_a_share_of_the_negatives_per_epoch_draws_a_new_subset_each_epoch(study, tmp_path):
+    root = study[0]
+    write(root, root / "samples.parquet", 0, tmp_path / "t")
+    stats = json.loads((tmp_path / "t" / "stats.json").read_text())
+
+    def negatives(epoch, seed=1):
+        ds = train_dataset(tmp_path / "t", stats, batch=64, seed=seed, epoch=epoch,
+                           negative_share=0.4)
+        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        assert (y == 1).sum() == (y == 0).sum()  # still balanced
+        return {p.tobytes() for p in x[y == 0]}
+
+    first, second = negatives(0), negatives(1)
+    assert 0.3 * 2100 < len(first) < 0.5 * 2100  # about 40% of the 2,100 negatives
+    assert first == negatives(0)  # seeded: the same subset again
+    assert len(first & second) < 0.6 * len(first)  # another epoch, another subset
+    with pytest.raises(ValueError, match="negative_share"):
+        train_dataset(tmp_path / "t", stats, negative_share=0)
+
+
 def test_dihedral_transforms_are_the_eight_symmetries():
     p = np.arange(16, dtype=np.uint16).reshape(1, 4, 4)
     out = [_dihedral(tf.constant(p), tf.constant([t])).numpy()[0] for t in range(8)]

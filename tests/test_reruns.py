@@ -27,7 +27,7 @@ ARCHS = ("alexnet", "vgg")
 FOLDS = ("0", "1")
 DATASET_RULES = {"synthesize", "validate", "manifest", "folds"}
 PREPROCESS_RULES = {"preprocess_raw", "preprocess"}
-PATCH_RULES = {"samples", "shards"}
+PATCH_RULES = {"samples", "shards", "baselines"}
 
 
 @dataclass(frozen=True)
@@ -145,8 +145,9 @@ def test_preprocessing_edit_reruns_only_its_variant(tiny_run, tmp_path, image_id
     pre = [j for j in jobs if j.rule == "preprocess"]
     assert {j.wildcards["image"] for j in pre} == image_ids and len(pre) == len(image_ids)
     assert all(j.reason.startswith("Params have changed") for j in pre)
-    # ... then its shards, the trainings and predictions on them, and the evaluation.
+    # ... then its shards and baselines, the trainings and predictions, and the evaluation.
     assert wildcard_set(jobs, "shards", "fold") == set(FOLDS)
+    assert wildcard_set(jobs, "baselines", "variant") == {variant}
     for rule in ("train", "predict"):
         assert wildcard_set(jobs, rule, "arch", "fold") == {(a, f) for a in ARCHS for f in FOLDS}
     assert "evaluate" in rules(jobs)
@@ -235,8 +236,8 @@ def test_adding_a_mammogram_preprocesses_only_that_image(tiny_run, tmp_path, ima
     jobs = planned(work, generic)
     assert not jobs, show(jobs)
 
-    new = "synth_0012.dcm"
-    img = generate_image(SyntheticConfig(rows=512, cols=416), 12, "L", "CC", patient_rng_seed=99)
+    new = "synth_0099.dcm"  # the tiny study has synth_0000 ... synth_0015
+    img = generate_image(SyntheticConfig(rows=512, cols=416), 99, "L", "CC", patient_rng_seed=99)
     write_dicom(work / "data/synthetic/dicom" / new, img.stored, laterality="L", view="CC",
                 orientation=["A", "R"], patient={"id": "NEWPATIENT", "name": "NEW^PATIENT"},
                 uid_seed="rerun-test-new")

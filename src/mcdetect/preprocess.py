@@ -13,7 +13,7 @@ dozen. The rule therefore scales the signal by a robust maximum inside the breas
 ``I_n = 1 - S / s`` with ``s`` the ``percentile``-th percentile of S over the breast mask (default
 90: the thinnest tenth of the breast, at the skin line, saturates at 0). A pure scaling keeps the
 signal linear in transmission with A = 1 (no offset), which is what lets dehazing divide out the
-background transmission (``shared/reference/dehazing-physics.md``); the densest tissue comes out
+background transmission; the densest tissue comes out
 near white, as the paper's "white-balanced" input. Images that are not raw (FOR PRESENTATION,
 log-like) go through the same rule; the manifest records which kind each image is.
 
@@ -130,7 +130,8 @@ def clahe(image: np.ndarray, clip_limit: float = 0.01, tiles=(8, 8),
     is uniform. The image is quantised to its ``nbins`` bin indices first and equalised by OpenCV's
     8-bit CLAHE with ``clipLimit = clip_limit * nbins``, which gives a per-tile clip count of
     ``int(clip_limit * T)`` for T pixels per tile, skimage's rule. (OpenCV's 16-bit mode does not
-    reproduce these semantics: ``shared/reference/clahe-semantics.md``. MATLAB adds a floor of
+    reproduce these semantics: it spreads the clipped residual over the low part of the 65,536
+    bins only. MATLAB adds a floor of
     ``ceil(T / nbins)`` to the clip count; skimage, the test reference, does not.)
     Output: float32 in [0, 1].
     """

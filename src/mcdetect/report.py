@@ -74,8 +74,11 @@ def training_summary(logs: dict) -> pd.DataFrame:
                                    hours=("seconds", lambda s: s.sum() / 3600)).reset_index()
 
 
-def scale_table(dataset: pd.DataFrame, training: pd.DataFrame, bootstrap: dict) -> pd.DataFrame:
-    """The scale of this run next to the paper's (a short, honest comparison)."""
+def scale_table(dataset: pd.DataFrame, training: pd.DataFrame, bootstrap: dict,
+                hyperparameters: dict | None = None) -> pd.DataFrame:
+    """The scale of this run next to the paper's (a short, honest comparison); with the config's
+    ``train`` section as ``hyperparameters``, also batch, base learning rate and the share of the
+    negatives per epoch of each net."""
     total = dataset.set_index("fold").loc["all"]
     paper_epoch = PAPER["iterations_per_epoch"] * PAPER["batch"]
     rows = [
@@ -93,6 +96,15 @@ def scale_table(dataset: pd.DataFrame, training: pd.DataFrame, bootstrap: dict) 
              int(t["samples"])),
             (f"{t['arch']}: learning rate per epoch block", "0.001 -> 0.0001 -> ... (/10 every 6)",
              t["learning_rates"]),
+        ]
+        hp = (hyperparameters or {}).get(t["arch"])
+        if hp:
+            rows += [
+                (f"{t['arch']}: batch", PAPER["batch"], int(hp["batch"])),
+                (f"{t['arch']}: share of the training negatives per epoch", "1 (all)",
+                 f"{hp.get('negative_share', 1.0):g}"),
+            ]
+        rows += [
             (f"{t['arch']}: training time per training (h, this machine)", "not stated",
              f"{t['hours'] / max(int(t['trainings']), 1):.3f}"),
         ]

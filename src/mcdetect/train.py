@@ -80,11 +80,14 @@ def _progress_callback(epoch, epochs, steps, batch, log, every=50):
     import keras
 
     class Progress(keras.callbacks.Callback):
+        steps_run = 0
+
         def on_epoch_begin(self, *_):
             self.start = time.perf_counter()
 
         def on_train_batch_end(self, step, logs=None):
             step += 1
+            self.steps_run = step
             if step % every and step != steps:
                 return
             elapsed = time.perf_counter() - self.start
@@ -153,7 +156,8 @@ def train(train_dirs, arch: str, hp: dict, *, seed: int, model_out, log_tsv,
         raise ValueError("train.select: best needs validation data (folds.validation_fraction > 0)")
     stats = combined_stats(train_dirs)
     negatives = sum(json.loads((d / "index.json").read_text())["negatives"] for d in train_dirs)
-    steps = int(np.ceil(2 * negatives / hp["batch"]))
+    share = float(hp.get("negative_share", 1.0))
+    steps = int(np.ceil(2 * share * negatives / hp["batch"]))  # expected, for progress only
     ckpt = Path(checkpoint_dir) / _data_key(train_dirs + val_dirs)
     ckpt.mkdir(parents=True, exist_ok=True)
     done = sorted(ckpt.glob("epoch-*.keras"))
@@ -174,26 +178,29 @@ def train(train_dirs, arch: str, hp: dict, *, seed: int, model_out, log_tsv,
         )
         start_epoch = 0
     n_val = sum(json.loads((d / "index.json").read_text())["patches"] for d in val_dirs)
-    log(f"[train] {arch}: {model.count_params():,} weights; {negatives:,} negatives -> "
-        f"{2 * negatives:,} balanced samples, {steps} steps of {hp['batch']} per epoch; "
+    drawn = f", {share:.0%} of them drawn per epoch" if share < 1 else ""
+    log(f"[train] {arch}: {model.count_params():,} weights; {negatives:,} negatives{drawn} -> "
+        f"about {steps * hp['batch']:,} balanced samples, {steps} steps of {hp['batch']} per "
+        "epoch; "
         f"validation: {n_val:,} samples; standardisation mean {stats['mean']:.5f} "
         f"std {stats['std']:.5f}")
     for epoch in range(start_epoch, hp["epochs"]):
         lr = learning_rate(epoch, hp["base_lr"], hp["lr_gamma"], hp["lr_step_epochs"])
         model.optimizer.learning_rate.assign(lr)
         _reset_dropout(model, seed, epoch)
-        data = _multi_fold_stream(train_dirs, stats, hp["batch"], seed, epoch, train_dataset)
+        data = _multi_fold_stream(train_dirs, stats, hp["batch"], seed, epoch, train_dataset,
+                                  share)
+        progress = _progress_callback(epoch, hp["epochs"], steps, hp["batch"], log)
         begin = time.perf_counter()
         with warnings.catch_warnings():  # a finite stream ends the epoch: that is intended
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            history = model.fit(data, epochs=1, verbose=0, shuffle=False,
-                                callbacks=[_progress_callback(epoch, hp["epochs"], steps,
-                                                              hp["batch"], log)])
+            history = model.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=[progress])
         seconds = time.perf_counter() - begin
+        samples = progress.steps_run * hp["batch"]  # the last batch may be partial
         row = {"epoch": epoch + 1, "loss": float(history.history["loss"][-1]),
                "accuracy": float(history.history["accuracy"][-1]), "learning_rate": lr,
-               "samples": steps * hp["batch"], "seconds": round(seconds, 2),
-               "samples_per_s": round(steps * hp["batch"] / seconds, 1)}
+               "samples": samples, "seconds": round(seconds, 2),
+               "samples_per_s": round(samples / seconds, 1)}
         if val_dirs:
             _, labels, margins = _score(model, val_dirs, stats)
             row.update(validation_metrics(labels, margins, *fpr_range))
@@ -247,11 +254,12 @@ def _save(model, path: Path) -> None:
     tmp.replace(path)
 
 
-def _multi_fold_stream(shard_dirs, stats, batch, seed, epoch, train_dataset):
+def _multi_fold_stream(shard_dirs, stats, batch, seed, epoch, train_dataset, share=1.0):
     """The balanced stream of one or more training folds (folds concatenated, each balanced)."""
     data = None
     for k, d in enumerate(shard_dirs):
-        ds = train_dataset(d, stats, batch=batch, seed=seed * 100 + k, epoch=epoch)
+        ds = train_dataset(d, stats, batch=batch, seed=seed * 100 + k, epoch=epoch,
+                           negative_share=share)
         data = ds if data is None else data.concatenate(ds)
     return data
 
@@ -286,6 +294,7 @@ def training_curve(log_tsv, png, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.ticker import MaxNLocator
 
     df = pd.read_csv(log_tsv, sep="\t")
     has_val = "val_S" in df and df["val_S"].notna().any()
@@ -316,6 +325,8 @@ def training_curve(log_tsv, png, title: str) -> None:
         lines = ax2.get_legend_handles_labels()[0] + ax3.get_legend_handles_labels()[0]
         labels = ax2.get_legend_handles_labels()[1] + ax3.get_legend_handles_labels()[1]
         ax2.legend(lines, labels, fontsize=7, loc="lower right")
+    for a in axes.ravel():
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title + " (dotted: learning-rate steps)", fontsize=9)
     fig.tight_layout()
     fig.savefig(png)

@@ -61,6 +61,7 @@ rule report:
     params:
         training_keys=TRAINING_KEYS,
         archs=config["train"]["architectures"],
+        train=config["train"],
         variants=EVAL_VARIANTS,
     script:
         "../scripts/report.py"

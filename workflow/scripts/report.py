@@ -37,7 +37,7 @@ def main(log):
     logs = {tuple(key): pd.read_csv(path, sep="\t")
             for key, path in zip(p.training_keys, inp.training, strict=True)}
     bootstrap = read_json(inp.bootstrap)
-    scale = scale_table(dataset, training_summary(logs), bootstrap)
+    scale = scale_table(dataset, training_summary(logs), bootstrap, p.train)
     t3_raw = pd.read_csv(inp.table3)
     t3 = table3_with_paper(t3_raw)
     note = table3_note(bootstrap)
@@ -56,7 +56,10 @@ def main(log):
                "like every other image when it is the held-out fold.")
     write_html(out.scale, "Scale of this run next to the paper's", scale,
                "The paper: 1,066 private GE mammograms, 30 epochs per training in Caffe on GPUs. "
-               "S is not comparable across scales: fewer epochs and patches give lower S.")
+               "Where this run's learning rate, batch or share of negatives per epoch differ from "
+               "the paper's, the run was scaled down to fit its machine (fewer, larger-lr steps; "
+               "README: the default's scale). S is not comparable across scales: fewer epochs "
+               "and patches give lower S.")
     write_html(out.table3, "Table 3: mean sensitivity S (%), this run next to the paper", t3,
                note + " *: significant after Bonferroni (m = 3).")
     write_html(out.detectors, "Every detector on the same samples: S (%) with 95% CI, and AUC",

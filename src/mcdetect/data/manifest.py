@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -31,6 +32,8 @@ from mcdetect.data.layout import image_id
 from mcdetect.data.regions import REGION_COLUMNS, regions_to_canonical
 from mcdetect.data.sources import DatasetError, raise_or_exclude
 from mcdetect.mask import breast_mask
+
+SKIN_TOLERANCE_MM = 1.0  # an annotation this close to the estimated breast mask is inside
 
 __all__ = ["validate_dataset", "build_manifest", "build_regions", "VALIDATION_COLUMNS",
            "MIN_SIDE_PX"]
@@ -98,7 +101,11 @@ def _check(row, path, source, xs, ys, spacing, key, meta=None, expected_spacing_
             )
         inside = ~outside
         if inside.any():
-            mask = breast_mask(mammo.image)
+            # The estimated mask may miss the last pixels of the thin skin line, where MCs
+            # occur too: an annotation counts as inside within SKIN_TOLERANCE_MM of it.
+            r = int(np.ceil(SKIN_TOLERANCE_MM / h.target_spacing_mm))
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+            mask = cv2.dilate(breast_mask(mammo.image).astype(np.uint8), disc).astype(bool)
             xi = np.clip(np.rint(cx[inside]).astype(int), 0, cols - 1)
             yi = np.clip(np.rint(cy[inside]).astype(int), 0, rows - 1)
             off = np.flatnonzero(~mask[yi, xi])

@@ -23,7 +23,7 @@ Image formation, per pixel of 0.1 mm (canonical orientation: chest wall left, ni
   (air) at ``air_level`` of the 14-bit range, so the skin line is not saturated, a little electronic
   noise; stored **linear in fluence as MONOCHROME1**, so the reader's inversion
   shows attenuating structures bright: ``I = 1 - D / 16383`` is linear in transmission, as in the
-  GE raw images of the paper (see ``shared/reference/dehazing-physics.md``).
+  GE raw images of the paper (dehazing's haze model needs a signal linear in transmission).
 
 Each MC's contrast (relative dip in expected signal at its peak) and contrast-to-noise ratio (peak
 dip over the local quantum-noise standard deviation) are written beside its centre, so the
