@@ -31,21 +31,36 @@ VARIANT = "raw"
 
 # (name, arch, hyperparameters that differ from the config's block for that arch)
 SETTINGS = [
+    # run with --negatives 100 (all negatives in every epoch, as the paper):
+    ("vgg paper lr", "vgg", {"base_lr": 0.001, "batch": 32, "epochs": 20, "lr_step_epochs": 18,
+                             "negative_share": 1.0}),
+    ("vgg lr 0.01", "vgg", {"base_lr": 0.01, "batch": 32, "epochs": 20, "lr_step_epochs": 18,
+                            "negative_share": 1.0}),
+    ("vgg lr 0.02 b64", "vgg", {"base_lr": 0.02, "batch": 64, "epochs": 20, "lr_step_epochs": 18,
+                                "negative_share": 1.0}),
+    ("vgg lr 0.04 b128", "vgg", {"base_lr": 0.04, "batch": 128, "epochs": 20,
+                                 "lr_step_epochs": 18, "negative_share": 1.0}),
+    ("alexnet paper lr", "alexnet", {"base_lr": 0.001, "batch": 32, "epochs": 5,
+                                     "lr_step_epochs": 3, "negative_share": 1.0}),
+    ("alexnet lr 0.01", "alexnet", {"base_lr": 0.01, "batch": 32, "epochs": 5,
+                                    "lr_step_epochs": 3, "negative_share": 1.0}),
+    ("alexnet lr 0.03 b64", "alexnet", {"base_lr": 0.03, "batch": 64, "epochs": 5,
+                                        "lr_step_epochs": 3, "negative_share": 1.0}),
+    # run with --negatives 400 (more negatives, a share of them per epoch):
     ("vgg lr 0.02 b64 share 0.5", "vgg", {"base_lr": 0.02, "batch": 64, "epochs": 12,
                                           "lr_step_epochs": 9, "negative_share": 0.5}),
     ("alexnet lr 0.01 share 0.125", "alexnet", {"base_lr": 0.01, "batch": 32, "epochs": 8,
                                                 "lr_step_epochs": 6, "negative_share": 0.125}),
-    ("vgg paper lr", "vgg", {"base_lr": 0.001, "batch": 32, "epochs": 20, "lr_step_epochs": 18}),
-    ("vgg lr 0.01", "vgg", {"base_lr": 0.01, "batch": 32, "epochs": 20, "lr_step_epochs": 18}),
-    ("vgg lr 0.02 b64", "vgg", {"base_lr": 0.02, "batch": 64, "epochs": 20, "lr_step_epochs": 18}),
-    ("vgg lr 0.04 b128", "vgg", {"base_lr": 0.04, "batch": 128, "epochs": 20,
-                                 "lr_step_epochs": 18}),
-    ("alexnet paper lr", "alexnet", {"base_lr": 0.001, "batch": 32, "epochs": 5,
-                                     "lr_step_epochs": 3}),
-    ("alexnet lr 0.01", "alexnet", {"base_lr": 0.01, "batch": 32, "epochs": 5,
-                                    "lr_step_epochs": 3}),
-    ("alexnet lr 0.03 b64", "alexnet", {"base_lr": 0.03, "batch": 64, "epochs": 5,
-                                        "lr_step_epochs": 3}),
+    ("vgg lr 0.02 b64 share 0.5 step 5", "vgg", {"base_lr": 0.02, "batch": 64, "epochs": 12,
+                                                 "lr_step_epochs": 5, "negative_share": 0.5}),
+    ("alexnet lr 0.01 share 0.09 step 3", "alexnet", {"base_lr": 0.01, "batch": 32, "epochs": 9,
+                                                      "lr_step_epochs": 3,
+                                                      "negative_share": 0.09}),
+    # the default (config.yaml)
+    ("vgg default", "vgg", {"base_lr": 0.02, "batch": 64, "epochs": 14, "lr_step_epochs": [9, 12],
+                            "negative_share": 0.5}),
+    ("alexnet default", "alexnet", {"base_lr": 0.01, "batch": 32, "epochs": 8,
+                                    "lr_step_epochs": [6, 7], "negative_share": 0.1}),
 ]
 
 

@@ -126,6 +126,9 @@ def test_learning_rate_schedule():
     assert lrs[:6] == [1e-3] * 6
     assert lrs[6] == pytest.approx(1e-4) and lrs[11] == pytest.approx(1e-4)
     assert lrs[29] == pytest.approx(1e-7)
+    steps = [learning_rate(e, 0.02, 0.1, [9, 12]) for e in range(14)]
+    assert steps[:9] == [0.02] * 9
+    assert steps[9:12] == pytest.approx([0.002] * 3) and steps[12:] == pytest.approx([2e-4] * 2)
 
 
 def test_caffe_weight_decay_enters_the_gradient_before_momentum():
