@@ -82,19 +82,24 @@ def test_dehazed_values_stay_in_the_unit_interval():
 
 def test_mc_pixels_drop_by_less_than_the_eq13_bound(mammos):
     """Eq. 13: 0 < I(x) - R(x) < mu / (1 + Delta / eps) at an MC pixel, with eps = 1 - I(x),
-    mu the window minimum and Delta = I(x) - mu."""
+    mu the window minimum and Delta = I(x) - mu. MCs close enough to the skin that their window
+    reaches the background (mu = 0) keep their value (R = I), which the bound also says."""
+    checked = total = 0
     for image, truth in mammos:
         r = dehaze(image, 0.9, 11)
         mu = minimum_filter(image, size=11, mode="nearest")
-        checked = 0
         for mc in truth.mcs:
             x, y = int(round(mc["x"])), int(round(mc["y"]))
             i, eps, m = float(image[y, x]), 1.0 - float(image[y, x]), float(mu[y, x])
             delta = i - m
             drop = i - float(r[y, x])
+            total += 1
+            if m == 0.0:
+                assert drop == pytest.approx(0.0, abs=1e-6)
+                continue
             assert 0 < drop < m / (1 + delta / eps) + 1e-6
             checked += 1
-        assert checked == len(truth.mcs)
+    assert checked >= 0.9 * total > 0
 
 
 def test_background_next_to_an_mc_is_darkened_as_eq15_predicts(mammos):
@@ -104,10 +109,13 @@ def test_background_next_to_an_mc_is_darkened_as_eq15_predicts(mammos):
     rel = []
     for image, truth in mammos:
         r = dehaze(image, 0.9, 11)
+        mu = minimum_filter(image, size=11, mode="nearest")
         for mc in truth.mcs:
             x, y = int(round(mc["x"])), int(round(mc["y"]))
             k = int(mc["diameter_mm"] / 0.1 / 2) + 3
             for dx, dy in ((k, 0), (-k, 0), (0, k), (0, -k)):
+                if mu[y + dy, x + dx] == 0.0:  # window reaches the background: R = I
+                    continue
                 i, out = float(image[y + dy, x + dx]), float(r[y + dy, x + dx])
                 predicted = 1.0 - (1.0 - i) / (1.0 - 0.9 * i)
                 assert predicted - 1e-6 <= out < i  # darkened, never below Eq. 15

@@ -137,8 +137,8 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
         assert heading in summary, heading
     dataset = pd.read_csv(tiny_run / "results/report/dataset.csv").set_index("fold")
     folds = pd.read_csv(tiny_run / "results/dataset/folds.tsv", sep="\t")
-    assert dataset.loc["all", "images"] == len(folds) == 12
-    assert dataset.loc["all", "patients"] == folds["patient_id"].nunique() == 3
+    assert dataset.loc["all", "images"] == len(folds) == 16
+    assert dataset.loc["all", "patients"] == folds["patient_id"].nunique() == 4
     samples = pd.read_parquet(tiny_run / "results/patches/samples.parquet")
     assert dataset.loc["all", "positive patches"] == (samples["label"] == 1).sum()
     assert dataset.loc["all", "negative patches"] == (samples["label"] == 0).sum()

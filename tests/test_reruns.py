@@ -183,7 +183,7 @@ def test_evaluation_edit_reruns_only_the_evaluation(tiny_run, tmp_path):
         None,
         # the values again, spelt differently: params compare by value (their repr)
         "preprocess:\n  clahe: {clip_limit: 1.0e-2, tiles: [8, 8]}\n"
-        "train:\n  vgg:\n    epochs: 2\n    base_lr: 0.0010\n",
+        "train:\n  vgg:\n    epochs: 2\n    base_lr: 2.0e-2\n",
         # a variant the study does not run, and keys only the generic source reads
         {"preprocess": {"dehaze_guided": {"omega": 0.5, "radius": 5}}},
         {"dataset": {"dicom_dir": "/nowhere", "annotations": "/nowhere.csv"}},

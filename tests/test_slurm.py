@@ -109,7 +109,7 @@ def test_slurm_run_produces_the_study(slurm_run):
                 assert (results / f"predictions/{variant}/{arch}/fold{fold}.parquet").is_file()
     assert (results / "figures/fig3_average_roc.png").stat().st_size > 10_000
     images = (results / "dataset/images.tsv").read_text().splitlines()[1:]
-    assert len(images) == 12  # tests/config/tiny.yaml
+    assert len(images) == 16  # tests/config/tiny.yaml
     assert len(list((results / "preprocessed").glob("*/*.png"))) == 3 * len(images)
 
 
@@ -153,7 +153,7 @@ def test_preprocessing_jobs_went_to_slurm_as_groups(slurm_run, slurm_node):
     work, out, jobs = slurm_run
     groups = [j for j in jobs if _rule(j).startswith("preprocess_")]
     assert groups and all(_rule(j) == "preprocess_preprocess_preprocess_raw" for j in groups)
-    assert len(groups) < 3 * 12  # 36 per-image jobs (12 images x 3 variants) in fewer SLURM jobs
+    assert len(groups) < 3 * 16  # 48 per-image jobs (16 images x 3 variants) in fewer SLURM jobs
     assert not any(_rule(j) in ("preprocess", "preprocess_raw") for j in jobs)
     # Each group job fits the node: its CPUs and memory are bounded by --cores / --resources.
     for job in groups:

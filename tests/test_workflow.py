@@ -14,7 +14,7 @@ def test_tiny_study_produces_manifest_and_folds(tiny_run):
     images = pd.read_csv(d / "images.tsv", sep="\t")
     mcs = pd.read_csv(d / "mcs.tsv", sep="\t")
     folds = pd.read_csv(d / "folds.tsv", sep="\t")
-    assert len(images) == 12 and images["patient_id"].nunique() == 3
+    assert len(images) == 16 and images["patient_id"].nunique() == 4
     assert set(images["laterality"]) == {"L", "R"} and set(images["view"]) == {"CC", "MLO"}
     assert (images["presentation_intent"] == "FOR PROCESSING").all()
     assert len(mcs) == images["n_mcs"].sum() > 0

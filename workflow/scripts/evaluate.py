@@ -63,7 +63,7 @@ def main(log):
     cnn = {k: {"S": res["S"][k], "boot": res["boot"][k]} for k in cnn_keys}
     t3 = table3({"S": {k: v["S"] for k, v in cnn.items()},
                  "boot": {k: v["boot"] for k, v in cnn.items()}}, p.archs)
-    t3.to_csv(snakemake.output.table3_csv, index=False, float_format="%.4g")
+    t3.to_csv(snakemake.output.table3_csv, index=False)
     info = resolution(int((labels == 0).sum()), p.a)
     summary = {"unit": p.unit, "n_boot": p.n_boot, "seed": p.seed, "a": p.a, "b": p.b, **info,
                "positives": int((labels == 1).sum()), "fallbacks": res["fallbacks"],
