@@ -23,13 +23,15 @@ $(STAMP): requirements.lock pyproject.toml
 # The whole study on the embedded synthetic dataset (or CONFIG=overlay.yaml on top of config.yaml).
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile config.yaml $(CONFIG))
-	$(BIN)/snakemake --report results/report.html $(if $(CONFIG),--configfile config.yaml $(CONFIG))
+	$(BIN)/snakemake --report private/report.html $(if $(CONFIG),--configfile config.yaml $(CONFIG))
+	$(BIN)/python -m mcdetect.privacy private/report.html results/report.html --configfile config.yaml $(CONFIG)
 	@echo "Dataset: results/dataset/summary.md (manifest images.tsv, mcs.tsv, folds.tsv beside it)"
 	@echo "Preprocessed images: results/preprocessed/{raw,dehaze,clahe}/, masks: results/masks/"
 	@echo "Figures: results/figures/; training curves: results/training/; held-out scores: results/predictions/"
 	@echo "Table 3 replica: results/evaluation/table3.md; Fig. 3: results/figures/fig3_average_roc.png"
 	@echo "Summary of the study (Markdown): results/report/summary.md"
-	@echo "Report (one self-contained HTML file): results/report.html"
+	@echo "Report (one self-contained HTML file, source files named by pseudonyms only): results/report.html"
+	@echo "Never share private/ (the map from pseudonyms to your files) or logs/ (they name files)"
 
 test: lint
 	$(BIN)/pytest

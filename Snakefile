@@ -20,6 +20,19 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+ARCHS = config["train"]["architectures"]
+
+
+# Stage targets: `snakemake --cores all preprocessed` runs the workflow up to that stage.
+localrules:
+    all,
+    dataset,
+    preprocessed,
+    patches,
+    models,
+    evaluation,
+
+
 rule all:
     default_target: True
     input:
@@ -30,9 +43,45 @@ rule all:
         "results/figures/fig2_dehazing_example.png",
         expand(
             "results/predictions/{variant}/{arch}/fold{fold}.parquet",
-            variant=config["preprocess"]["variants"],
-            arch=config["train"]["architectures"],
-            fold=range(config["folds"]["k"]),
+            variant=VARIANTS,
+            arch=ARCHS,
+            fold=FOLDS,
         ),
         "results/evaluation/table3.md",
         "results/report/summary.md",
+
+
+rule dataset:
+    input:
+        "results/dataset/folds.tsv",
+        "results/dataset/summary.md",
+
+
+rule preprocessed:
+    input:
+        preprocessed_all,
+        "results/figures/fig1_dehaze_transform.png",
+        "results/figures/fig2_dehazing_example.png",
+
+
+rule patches:
+    input:
+        "results/patches/samples_summary.tsv",
+        expand("results/shards/{variant}/fold{fold}", variant=VARIANTS, fold=FOLDS),
+        expand("results/baselines/{variant}.parquet", variant=VARIANTS),
+
+
+rule models:
+    input:
+        expand(
+            "results/models/{variant}/{arch}/fold{fold}.keras",
+            variant=VARIANTS,
+            arch=ARCHS,
+            fold=FOLDS,
+        ),
+
+
+rule evaluation:
+    input:
+        "results/evaluation/table3.md",
+        "results/figures/fig3_average_roc.png",

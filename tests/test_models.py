@@ -190,9 +190,21 @@ def test_kill_and_resume_gives_the_same_weights_as_an_uninterrupted_run(shards, 
     tf.config.experimental.enable_op_determinism()
     rows = _train(shards, tmp_path / "full", 2)
     assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["learning_rate"] == pytest.approx(1e-3)
-    # A job killed during epoch 2 leaves the checkpoint of epoch 1; started again, it resumes.
+    assert not (tmp_path / "full/ckpt").exists()  # a finished training keeps no checkpoint
+    # A job killed in epoch 2 (before its checkpoint) leaves the checkpoint of epoch 1; started
+    # again, it resumes from there.
     ckpt = tmp_path / "ckpt"
-    _train(shards, tmp_path / "killed", 1, ckpt)
+
+    def killed_in_epoch_2(line):
+        if "epoch 2/2 done" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train([shards / "fold1/train"], "vgg", {**HP, "epochs": 2}, seed=5,
+              model_out=tmp_path / "killed/model.keras", log_tsv=tmp_path / "killed.tsv",
+              checkpoint_dir=ckpt, val_dirs=fold_parts(shards / "fold1", ["val"]),
+              log=killed_in_epoch_2)
+    assert [p.name for p in ckpt.glob("*/epoch-*.keras")] == ["epoch-001.keras"]
     resumed = _train(shards, tmp_path / "resumed", 2, ckpt)
     assert [r["epoch"] for r in resumed] == [1, 2]
     for a, b in zip(_weights(tmp_path / "full/model.keras"),

@@ -339,11 +339,14 @@ def test_mini_mias_circle_from_the_bottom_left_origin_lands_on_the_spot(tmp_path
     with pytest.raises(DatasetError) as err:
         read_mini_mias(tmp_path)
     msg = str(err.value)
-    assert f"{tmp_path / 'mdb003.pgm'}: Info.txt: 1 CALC row(s) without x, y, radius" in msg
     assert f"{tmp_path / 'mdb004.pgm'}: 512 x 400 pixels, mini-MIAS images are 1024" in msg
+    assert 'pass on_bad_image="skip"' in msg and "dataset.on_bad_image" not in msg
+    assert "mdb003" not in msg  # a CALC row without coordinates is no problem
     images, regions, excluded = read_mini_mias(tmp_path, on_bad_image="skip")
-    assert list(images["source"]) == ["mdb001.pgm", "mdb002.pgm"]
-    assert list(excluded["source"]) == ["mdb003.pgm", "mdb004.pgm"]
+    assert list(images["source"]) == ["mdb001.pgm", "mdb002.pgm", "mdb003.pgm"]
+    assert list(excluded["source"]) == ["mdb004.pgm"]
+    assert list(images["n_unlocalised"]) == [0, 0, 1] and list(images["n_regions"]) == [1, 0, 0]
+    assert list(images["laterality"]) == ["R", "L", "R"]
     assert images.iloc[0]["flipped"] and images.iloc[0]["rows"] == 2048
     assert images.iloc[0]["patient_id"] == images.iloc[1]["patient_id"]  # a woman's two breasts
     reg = regions.iloc[0]
@@ -354,6 +357,38 @@ def test_mini_mias_circle_from_the_bottom_left_origin_lands_on_the_spot(tmp_path
     image = read_mias_image(tmp_path / "mdb001.pgm").image
     sx, sy = spot_centroid(image, ex, ey, half=10)
     assert (sx, sy) == (pytest.approx(ex, abs=0.5), pytest.approx(ey, abs=0.5))
+
+
+def test_mini_mias_release_quirks_are_warnings_and_every_image_is_read(tmp_path):
+    """The published release's quirks, as a fixture: CALC rows without coordinates (mdb216, mdb233,
+    mdb245), a circle in air (mdb212), breasts that fill the frame (mdb151, mdb152)."""
+    from mcdetect.data.mini_mias import reader_summary
+
+    # mdb151 (odd: a right breast, chest wall on the right) fills the frame and is brighter on
+    # its left half, so the brightness heuristic alone would leave it unmirrored.
+    full = np.full((1024, 1024), 170, np.int32)
+    full[:, :512] += 40
+    write_pgm(tmp_path / "mdb151.pgm", full)
+    write_pgm(tmp_path / "mdb152.pgm", breast_like(1024, 1024, level=150, air=10))
+    write_pgm(tmp_path / "mdb212.pgm", breast_like(1024, 1024, level=150, air=10))
+    write_pgm(tmp_path / "mdb216.pgm", breast_like(1024, 1024, level=150, air=10))
+    (tmp_path / "Info.txt").write_text(
+        "mdb151 D NORM\nmdb152 D NORM\n"
+        "mdb212 G CALC B 950 500 20\n"  # column 950 of a breast that ends at about 717: air
+        "mdb216 D CALC M\nmdb216 D CALC M 480 520 30\n")
+    images, regions, excluded = read_mini_mias(tmp_path)  # the defaults
+    assert excluded.empty and len(images) == 4
+    by = images.set_index("source")
+    assert by.loc["mdb151.pgm", "laterality"] == "R" and by.loc["mdb151.pgm", "flipped"]
+    assert "numbering says a right breast" in by.loc["mdb151.pgm", "warnings"]
+    assert not by.loc["mdb152.pgm", "flipped"] and by.loc["mdb152.pgm", "warnings"] == ""
+    assert "outside the breast" in by.loc["mdb212.pgm", "warnings"]
+    assert (by.loc["mdb216.pgm", "n_unlocalised"], by.loc["mdb216.pgm", "n_regions"]) == (1, 1)
+    summary = reader_summary(images, regions, excluded)
+    assert summary["images"] == 4 and summary["regions"] == 2
+    assert summary["unlocalised_findings"] == 1
+    assert set(summary["warnings"]) == {by.loc["mdb151.pgm", "image_id"],
+                                        by.loc["mdb212.pgm", "image_id"]}
 
 
 def test_region_only_sources_cannot_train_the_patch_cnns(tmp_path):
@@ -437,7 +472,16 @@ def test_workflow_dataset_stage_on_an_inbreast_folder(tmp_path):
     snakemake(work, "results/dataset/folds.tsv", overlay=overlay)
     d = work / "results/dataset"
     images = pd.read_csv(d / "images.tsv", sep="\t")
-    assert sorted(images["source"]) == sorted(INBREAST_IMAGES)
+    sources = pd.read_csv(work / "private/sources.tsv", sep="\t")  # the map, outside results/
+    assert sorted(sources["source"]) == sorted(INBREAST_IMAGES)
+    assert list(sources["image_id"]) == list(images["image_id"])
+    # Nothing under results/ names a file or a patient: not the file names, not the patient hash
+    # in them (also the DICOM PatientID here), not the DICOM's own PatientID.
+    identifiers = {f for f in INBREAST_IMAGES} | {f.split("_")[1] for f in INBREAST_IMAGES}
+    identifiers |= {f"dicom-{f[:8]}" for f in INBREAST_IMAGES} | {str(root)}
+    leaks = [(p.relative_to(work), i) for p in (work / "results").rglob("*") if p.is_file()
+             for i in identifiers if i.encode() in p.read_bytes()]
+    assert not leaks
     assert images["patient_id"].nunique() == 3 and list(images["n_mcs"]) == [2, 1, 0, 1]
     assert (images["rows"] == 210).all() and list(images["laterality"]) == ["L", "R", "L", "R"]
     assert len(pd.read_csv(d / "mcs.tsv", sep="\t")) == 4

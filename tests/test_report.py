@@ -126,7 +126,7 @@ def _embedded(html: str) -> bytes:
 
 
 def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny_run, tmp_path):
-    from conftest import snakemake
+    from conftest import REPO, snakemake
     from mcdetect.data.synthetic import read_dicom_phi
 
     summary = (tiny_run / "results/report/summary.md").read_text()
@@ -157,3 +157,16 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
     dicom = next((tiny_run / "data/synthetic/dicom").rglob("*.dcm"))
     for secret in [*read_dicom_phi(dicom), "mcdetect-default-key"]:
         assert secret not in html and secret.encode() not in files, secret
+    # Snakemake's report lists every rule's input files, the source DICOMs among them; the
+    # shareable copy names them by their pseudonyms only.
+    from mcdetect.privacy import scrub_file
+
+    assert "synth_0000.dcm" in html and "data/synthetic/dicom" in html
+    shared = tmp_path / "shared.html"
+    scrub_file(out, shared, tiny_run / "private/sources.tsv",
+               [REPO / "config.yaml", REPO / "tests/config/tiny.yaml"])
+    text = shared.read_text(errors="replace")
+    sources = pd.read_csv(tiny_run / "private/sources.tsv", sep="\t")
+    assert not any(s in text for s in sources["source"]) and "data/synthetic/dicom" not in text
+    assert all(i in text for i in sources["image_id"])
+    assert _embedded(text) == files  # the embedded tables and figures are untouched

@@ -22,7 +22,7 @@ def test_tiny_study_produces_manifest_and_folds(tiny_run):
     assert folds.groupby("patient_id")["fold"].nunique().max() == 1
     assert set(folds["fold"]) == {0, 1}
     for rule in ("synthesize", "validate", "manifest", "folds"):
-        assert (tiny_run / f"results/logs/{rule}.log").stat().st_size > 0
+        assert (tiny_run / f"logs/{rule}.log").stat().st_size > 0
 
 
 def test_tiny_study_preprocesses_every_image_in_every_variant(tiny_run):
@@ -119,30 +119,45 @@ def test_second_run_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_generic_source_with_a_bad_file_fails_or_is_skipped(tmp_path, write):
-    data = tmp_path / "in"
+def test_generic_source_with_a_bad_file_fails_or_is_skipped_and_names_no_file(tmp_path, write):
+    """A hospital's folder named after its patient, files named by MRN: the console names the bad
+    file; under results/ only pseudonyms appear, the names are in private/sources.tsv."""
+    data = tmp_path / "DOE_JANE_MRN4711"
     data.mkdir()
     good = spot_image(220, 180, 30, 110, base=0, peak=16000)
-    write("in/a.dcm", np.maximum(good, breast_like(220, 180)), patient={"id": "X1"})
-    write("in/b.dcm", breast_like(220, 180, level=11000), patient={"id": "X2"})
-    write("in/c.dcm", breast_like(220, 180, level=10000), patient={"id": "X3"})
-    (data / "broken.dcm").write_bytes(b"\0" * 200)
-    (tmp_path / "mcs.csv").write_text("file,x,y\na.dcm,30,110\n")
+    write("DOE_JANE_MRN4711/MRN4711_a.dcm", np.maximum(good, breast_like(220, 180)),
+          patient={"id": "MRN4711"})
+    write("DOE_JANE_MRN4711/MRN4711_b.dcm", breast_like(220, 180, level=11000),
+          patient={"id": "MRN4712"})
+    write("DOE_JANE_MRN4711/MRN4711_c.dcm", breast_like(220, 180, level=10000),
+          patient={"id": "MRN4713"})
+    (data / "MRN4711_broken.dcm").write_bytes(b"\0" * 200)
+    (tmp_path / "mcs.csv").write_text("file,x,y\nMRN4711_a.dcm,30,110\n")
     overlay = tmp_path / "generic.yaml"
     overlay.write_text(
         f"dataset:\n  source: generic\n  dicom_dir: {data}\n  annotations: {tmp_path}/mcs.csv\n"
     )
     work = tmp_path / "work"
-    target = "results/dataset/folds.tsv"  # the dataset stage (3 images are too few to train on)
+    target = "dataset"  # the dataset stage (3 images are too few to train on)
     failed = snakemake(work, target, overlay=overlay, check=False)
     assert failed.returncode != 0
-    log = (work / "results/logs/validate.log").read_text()
-    assert f"{data}/broken.dcm: not a DICOM file" in log
+    assert f"{data}/MRN4711_broken.dcm: not a DICOM file" in failed.stdout + failed.stderr
+    log = (work / "logs/validate.log").read_text()
+    assert f"{data}/MRN4711_broken.dcm: not a DICOM file" in log
     snakemake(work, target, "--config", "dataset={'on_bad_image': 'skip'}", overlay=overlay)
+    sources = pd.read_csv(work / "private/sources.tsv", sep="\t")
     excluded = pd.read_csv(work / "results/dataset/excluded.tsv", sep="\t")
-    assert list(excluded["source"]) == ["broken.dcm"]
+    assert list(excluded.columns) == ["image_id", "problem"]
+    assert excluded["problem"][0].startswith("not a DICOM file")
+    assert sources.set_index("image_id").loc[excluded["image_id"][0], "source"] == (
+        "MRN4711_broken.dcm")
     images = pd.read_csv(work / "results/dataset/images.tsv", sep="\t")
-    assert sorted(images["source"]) == ["a.dcm", "b.dcm", "c.dcm"]
+    assert "source" not in images.columns and len(images) == 3
+    assert sorted(sources.loc[sources["status"] == "ok", "source"]) == [
+        "MRN4711_a.dcm", "MRN4711_b.dcm", "MRN4711_c.dcm"]
+    leaks = [(p.relative_to(work), s) for p in (work / "results").rglob("*") if p.is_file()
+             for s in ("MRN471", "DOE", "JANE") if s.encode() in p.read_bytes()]
+    assert not leaks
 
 
 def test_slurm_profile_groups_the_per_image_jobs(tiny_run):
@@ -150,3 +165,19 @@ def test_slurm_profile_groups_the_per_image_jobs(tiny_run):
                      "--forcerun", "preprocess")
     out = proc.stdout + proc.stderr
     assert "Group job preprocess" in out
+
+
+def test_stage_targets_run_the_workflow_up_to_their_stage(tiny_run, tmp_path):
+    """`snakemake preprocessed` (a stage target, given before --configfile) runs the dataset and
+    preprocessing stages of the tiny study and nothing after them; on the completed study every
+    stage target has nothing to do."""
+    work = tmp_path / "work"
+    snakemake(work, "preprocessed")
+    images = pd.read_csv(work / "results/dataset/images.tsv", sep="\t")
+    for variant in ("raw", "dehaze", "clahe"):
+        assert len(list((work / f"results/preprocessed/{variant}").glob("*.png"))) == len(images)
+    assert (work / "results/figures/fig2_dehazing_example.png").is_file()
+    assert not (work / "results/patches").exists() and not (work / "results/models").exists()
+    for stage in ("dataset", "preprocessed", "patches", "models", "evaluation", "report"):
+        proc = snakemake(tiny_run, stage, "-n")
+        assert "Nothing to be done" in proc.stdout + proc.stderr, stage

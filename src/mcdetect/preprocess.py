@@ -23,8 +23,8 @@ Variants (of the normalised image):
 * ``dehaze``: the paper's Eq. 8 with a square window (:func:`dehaze`).
 * ``dehaze_guided``: the same with the transmission map refined by a guided filter (He et al.),
   beyond the paper's closed form (:func:`dehaze_guided`).
-* ``clahe``: contrast-limited adaptive histogram equalisation with MATLAB ``adapthisteq`` /
-  scikit-image ``equalize_adapthist`` semantics (:func:`clahe`).
+* ``clahe``: contrast-limited adaptive histogram equalisation in floating point, with MATLAB
+  ``adapthisteq`` (default) or scikit-image ``equalize_adapthist`` semantics (:func:`clahe`).
 """
 
 from __future__ import annotations
@@ -120,35 +120,15 @@ def dehaze_guided(image: np.ndarray, omega: float = 0.9, window: int = 11, radiu
     return _recover(img, haze)
 
 
-def clahe(image: np.ndarray, clip_limit: float = 0.01, tiles=(8, 8),
-          nbins: int = 256) -> np.ndarray:
-    """CLAHE with MATLAB ``adapthisteq`` / skimage ``equalize_adapthist`` semantics.
+def clahe(image: np.ndarray, clip_limit: float = 0.01, tiles=(8, 8), nbins: int = 256,
+          semantics: str = "matlab") -> np.ndarray:
+    """CLAHE in floating point with MATLAB ``adapthisteq`` (default, the paper's tool) or
+    scikit-image ``equalize_adapthist`` semantics; see :mod:`mcdetect.clahe`. ``clip_limit`` is
+    the normalised clip limit (0.01), ``tiles`` the number of tiles (rows, cols) (8 x 8),
+    ``nbins`` the histogram bins (256). Output: float32 in [0, 1], not quantised."""
+    from mcdetect.clahe import clahe as _clahe
 
-    ``clip_limit`` is the normalised clip limit of MATLAB and skimage (a fraction of a tile's
-    pixels per bin: 0.01), ``tiles`` the number of tiles (rows, cols) (MATLAB's NumTiles, 8x8),
-    ``nbins`` the histogram bins (256) over the fixed range [0, 1], and the target distribution
-    is uniform. The image is quantised to its ``nbins`` bin indices first and equalised by OpenCV's
-    8-bit CLAHE with ``clipLimit = clip_limit * nbins``, which gives a per-tile clip count of
-    ``int(clip_limit * T)`` for T pixels per tile, skimage's rule. (OpenCV's 16-bit mode does not
-    reproduce these semantics: it spreads the clipped residual over the low part of the 65,536
-    bins only. MATLAB adds a floor of
-    ``ceil(T / nbins)`` to the clip count; skimage, the test reference, does not.)
-    Output: float32 in [0, 1].
-    """
-    if nbins != 256:
-        raise ValueError("clahe: only nbins = 256 is implemented (OpenCV's 8-bit CLAHE)")
-    if not 0.0 < clip_limit <= 1.0:
-        raise ValueError(f"clip_limit must lie in (0, 1], got {clip_limit}")
-    img = np.asarray(image, dtype=np.float32)
-    index = np.empty(img.shape, np.float32)
-    np.multiply(img, np.float32(nbins), out=index)
-    np.clip(index, 0, nbins - 1, out=index)
-    index = index.astype(np.uint8)  # floor: bin of each pixel
-    rows, cols = int(tiles[0]), int(tiles[1])
-    engine = cv2.createCLAHE(clipLimit=float(clip_limit * nbins), tileGridSize=(cols, rows))
-    out = engine.apply(index).astype(np.float32)
-    out *= np.float32(1.0 / 255.0)
-    return out
+    return _clahe(image, clip_limit=clip_limit, tiles=tiles, nbins=nbins, semantics=semantics)
 
 
 def apply_variant(image: np.ndarray, variant: str, params: dict | None = None) -> np.ndarray:
@@ -162,5 +142,6 @@ def apply_variant(image: np.ndarray, variant: str, params: dict | None = None) -
         return dehaze_guided(image, **params)
     if variant == "clahe":
         return clahe(image, clip_limit=params.get("clip_limit", 0.01),
-                     tiles=tuple(params.get("tiles", (8, 8))), nbins=params.get("nbins", 256))
+                     tiles=tuple(params.get("tiles", (8, 8))), nbins=params.get("nbins", 256),
+                     semantics=params.get("semantics", "matlab"))
     raise ValueError(f"unknown preprocessing variant {variant!r}; known: {', '.join(VARIANTS)}")

@@ -239,7 +239,21 @@ def train(train_dirs, arch: str, hp: dict, *, seed: int, model_out, log_tsv,
                                 delimiter="\t")
         writer.writeheader()
         writer.writerows(rows)
+    _remove_checkpoints(ckpt)
     return rows
+
+
+def _remove_checkpoints(ckpt: Path) -> None:
+    """A finished training needs no checkpoint: remove it, and the folders above it up to the
+    checkpoint root as they become empty."""
+    import shutil
+
+    shutil.rmtree(ckpt, ignore_errors=True)
+    for parent in list(ckpt.parents)[:2]:
+        try:
+            parent.rmdir()
+        except OSError:  # not empty: another training's checkpoints
+            break
 
 
 def _data_key(shard_dirs) -> str:

@@ -3,6 +3,7 @@
 # inputs, params and outputs they had (see mcdetect.data.layout.import_outputs).
 from mcdetect.data.layout import (
     IMPORT_OUTPUTS,
+    SOURCES_MAP,
     folds_inputs,
     import_outputs,
     inbreast_layout,
@@ -18,7 +19,7 @@ rule synthesize:
         all_mcs=f"{SYNTHETIC_DIR}/mcs_all.csv",
         summary="results/dataset/synthetic_summary.json",
     log:
-        "results/logs/synthesize.log",
+        "logs/synthesize.log",
     conda:
         "../../envs/dataset.yaml"
     params:
@@ -34,7 +35,7 @@ rule import_inbreast:
     output:
         **IMPORT_OUTPUTS,
     log:
-        "results/logs/import_inbreast.log",
+        "logs/import_inbreast.log",
     conda:
         "../../envs/dataset.yaml"
     params:
@@ -51,10 +52,11 @@ checkpoint validate:
         dicoms=source_paths(),
         annotations=annotations_csv(),
     output:
+        sources=SOURCES_MAP,
         validation="results/dataset/validation.tsv",
         excluded="results/dataset/excluded.tsv",
     log:
-        "results/logs/validate.log",
+        "logs/validate.log",
     conda:
         "../../envs/dataset.yaml"
     threads: 4
@@ -71,6 +73,7 @@ rule manifest:
     input:
         **import_outputs(DATASET, "regions", "summary", prefix="source_"),
         dicoms=source_paths(),
+        sources=SOURCES_MAP,
         validation="results/dataset/validation.tsv",
         excluded="results/dataset/excluded.tsv",
         annotations=annotations_csv(),
@@ -81,7 +84,7 @@ rule manifest:
         summary_json="results/dataset/summary.json",
         summary_md="results/dataset/summary.md",
     log:
-        "results/logs/manifest.log",
+        "logs/manifest.log",
     conda:
         "../../envs/dataset.yaml"
     params:
@@ -98,7 +101,7 @@ rule folds:
     output:
         folds="results/dataset/folds.tsv",
     log:
-        "results/logs/folds.log",
+        "logs/folds.log",
     conda:
         "../../envs/dataset.yaml"
     params:

@@ -27,7 +27,7 @@ rule evaluate:
             category="Evaluation",
         ),
     log:
-        "results/logs/evaluate.log",
+        "logs/evaluate.log",
     conda:
         "../../envs/report.yaml"
     threads: 2

@@ -11,7 +11,7 @@ rule samples:
         samples="results/patches/samples.parquet",
         summary="results/patches/samples_summary.tsv",
     log:
-        "results/logs/samples.log",
+        "logs/samples.log",
     conda:
         "../../envs/dataset.yaml"
     params:
@@ -31,7 +31,7 @@ rule shards:
     output:
         shards=directory("results/shards/{variant}/fold{fold}"),
     log:
-        "results/logs/shards/{variant}_fold{fold}.log",
+        "logs/shards/{variant}_fold{fold}.log",
     conda:
         "../../envs/tensorflow.yaml"
     threads: 2
@@ -53,7 +53,7 @@ rule baselines:
     output:
         scores="results/baselines/{variant}.parquet",
     log:
-        "results/logs/baselines/{variant}.log",
+        "logs/baselines/{variant}.log",
     conda:
         "../../envs/dataset.yaml"
     params:

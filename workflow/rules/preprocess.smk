@@ -9,7 +9,7 @@ rule preprocess_raw:
         image="results/preprocessed/raw/{image}.png",
         mask="results/masks/{image}.png",
     log:
-        "results/logs/preprocess/raw/{image}.log",
+        "logs/preprocess/raw/{image}.log",
     conda:
         "../../envs/dataset.yaml"
     params:
@@ -27,7 +27,7 @@ rule preprocess:
     output:
         image="results/preprocessed/{variant}/{image}.png",
     log:
-        "results/logs/preprocess/{variant}/{image}.log",
+        "logs/preprocess/{variant}/{image}.log",
     wildcard_constraints:
         variant="dehaze|dehaze_guided|clahe",
     conda:
@@ -60,7 +60,7 @@ rule figures:
             category="Preprocessing",
         ),
     log:
-        "results/logs/figures.log",
+        "logs/figures.log",
     conda:
         "../../envs/report.yaml"
     params:

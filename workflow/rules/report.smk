@@ -55,7 +55,7 @@ rule report:
             category="Training",
         ),
     log:
-        "results/logs/report.log",
+        "logs/report.log",
     conda:
         "../../envs/report.yaml"
     params:

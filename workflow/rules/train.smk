@@ -16,7 +16,7 @@ rule train:
             labels={"variant": "{variant}", "CNN": "{arch}", "held-out fold": "{fold}"},
         ),
     log:
-        "results/logs/train/{variant}_{arch}_fold{fold}.log",
+        "logs/train/{variant}_{arch}_fold{fold}.log",
     wildcard_constraints:
         arch="alexnet|vgg",
     conda:
@@ -41,7 +41,7 @@ rule predict:
     output:
         scores="results/predictions/{variant}/{arch}/fold{fold}.parquet",
     log:
-        "results/logs/predict/{variant}_{arch}_fold{fold}.log",
+        "logs/predict/{variant}_{arch}_fold{fold}.log",
     wildcard_constraints:
         arch="alexnet|vgg",
     conda:

@@ -19,8 +19,10 @@ def main(log):
     images = pd.read_csv(snakemake.input.images, sep="\t", keep_default_na=False)
     p = snakemake.params.folds
     from_file = snakemake.input.get("from_file")
-    if from_file:
-        folds = folds_from_file(images, from_file, k=p["k"])
+    if from_file:  # matched by file name too: the private map of source files
+        sources = pd.read_csv(snakemake.input.sources, sep="\t", keep_default_na=False)
+        named = images.merge(sources[["image_id", "source"]], on="image_id", how="left")
+        folds = folds_from_file(named, from_file, k=p["k"])
         log.info("folds read from %s", from_file)
     else:
         folds = assign_folds(images, k=p["k"], seed=p["seed"])

@@ -17,13 +17,15 @@ from mcdetect.logs import run
 def main(log):
     p = snakemake.params
     validation = pd.read_csv(snakemake.input.validation, sep="\t", keep_default_na=False)
+    sources = pd.read_csv(snakemake.input.sources, sep="\t", keep_default_na=False)
+    validation = validation.merge(sources[["image_id", "source"]], on="image_id", how="left")
     excluded = pd.read_csv(snakemake.input.excluded, sep="\t", keep_default_na=False)
     annotations = read_annotations(snakemake.input.annotations)
     images, mcs = build_manifest(
         snakemake.input.dicoms, p.sources, validation, annotations, spacing_mm=p.spacing_mm,
         pseudonym_key=p.pseudonym_key,
     )
-    images.to_csv(snakemake.output.images, sep="\t", index=False)
+    images.drop(columns="source").to_csv(snakemake.output.images, sep="\t", index=False)
     mcs.to_csv(snakemake.output.mcs, sep="\t", index=False, float_format="%.4f")
     regions = None
     if "regions" in snakemake.output.keys():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
-from mcdetect.data.manifest import validate_dataset
+from mcdetect.data.manifest import split_private, validate_dataset
 from mcdetect.data.sources import read_annotations, read_metadata
 from mcdetect.logs import run
 
@@ -21,10 +21,13 @@ def main(log):
         metadata=read_metadata(metadata) if metadata else None,
         expected_spacing_mm=p.get("expected_spacing_mm"),
     )
-    table.to_csv(snakemake.output.validation, sep="\t", index=False)
-    excluded.to_csv(snakemake.output.excluded, sep="\t", index=False)
+    private, public = split_private(table, snakemake.input.dicoms)
+    private.to_csv(snakemake.output.sources, sep="\t", index=False)  # names files: outside results/
+    public.to_csv(snakemake.output.validation, sep="\t", index=False)
+    public.loc[public["status"] != "ok", ["image_id", "problem"]].to_csv(
+        snakemake.output.excluded, sep="\t", index=False)
     for source, problem in zip(excluded["source"], excluded["problem"], strict=True):
-        log.warning("excluded %s: %s", source, problem)
+        log.warning("excluded %s: %s", source, problem)  # the log is outside results/ too
     log.info("%d image(s) valid, %d excluded", len(table) - len(excluded), len(excluded))
 
 

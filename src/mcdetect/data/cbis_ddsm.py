@@ -220,7 +220,8 @@ def read_cbis_ddsm(root, csv_paths, *, spacing_mm=0.1, nominal_spacing_mm=NOMINA
         if regions is not None:
             region_tables.append(regions)
     images = pd.DataFrame(records)
-    excluded = raise_or_exclude(images, on_bad_image)
+    excluded = raise_or_exclude(images, on_bad_image,
+                                skip_hint='pass on_bad_image="skip" to leave them out')
     ok = images[images["status"] == "ok"].drop(columns=["status", "problem"])
     columns = ["image_id", *REGION_COLUMNS, "abnormality_id", "pathology"]
     regions = (pd.concat(region_tables, ignore_index=True)[columns] if region_tables

@@ -13,6 +13,8 @@ __all__ = [
     "pseudonym",
     "image_id",
     "SYNTHETIC_DIR",
+    "PRIVATE_DIR",
+    "SOURCES_MAP",
     "IMPORT_DIR",
     "TRAINABLE_SOURCES",
     "EVALUATION_ONLY_SOURCES",
@@ -29,7 +31,11 @@ __all__ = [
 ]
 
 SYNTHETIC_DIR = "data/synthetic"  # outside results/: the synthetic DICOMs carry fake patient data
-IMPORT_DIR = "results/dataset/source"  # a release's own annotations, converted to the generic layout
+# Outside results/, never to be shared: what names source files, whose names and folders often
+# carry patient identifiers. results/ holds pseudonyms only.
+PRIVATE_DIR = "private"
+SOURCES_MAP = f"{PRIVATE_DIR}/sources.tsv"  # pseudonymous image id -> source file, status, problem
+IMPORT_DIR = f"{PRIVATE_DIR}/import"  # a release's own annotations, converted to the generic layout
 IMPORT_OUTPUTS = {
     "mcs": f"{IMPORT_DIR}/mcs.csv",
     "metadata": f"{IMPORT_DIR}/images.tsv",
@@ -166,5 +172,8 @@ def source_params(dataset: dict) -> dict:
 
 
 def folds_inputs(folds: dict) -> dict:
-    """The split file of ``folds.from_file`` as a named input, when one is configured."""
-    return {"from_file": folds["from_file"]} if folds.get("from_file") else {}
+    """The split file of ``folds.from_file`` as a named input, with the private map of source
+    files that its file names are matched against, when one is configured."""
+    if not folds.get("from_file"):
+        return {}
+    return {"from_file": folds["from_file"], "sources": SOURCES_MAP}

@@ -176,6 +176,34 @@ def validate_dataset(paths, sources, annotations: pd.DataFrame, *, spacing_mm=0.
     return table, bad[["image_id", "source", "problem"]]
 
 
+PRIVATE_COLUMNS = ["image_id", "patient_id", "source", "status", "problem"]
+
+
+def split_private(table: pd.DataFrame, paths=()):
+    """The validation table in two: the private map of pseudonyms to source files (image id,
+    patient pseudonym, source file, status, problem, and the path as read), and the shareable
+    table without any file name: no ``source`` column, and every source name or path quoted in a
+    problem (a duplicate's original, an error message) replaced by that file's image id."""
+    names = {}
+    for source, iid, path in zip(table["source"], table["image_id"],
+                                 list(paths) or table["source"], strict=True):
+        names[str(path)] = iid
+        names[str(source)] = iid
+        names.setdefault(str(source).rsplit("/", 1)[-1], iid)
+    keys = sorted(names, key=len, reverse=True)
+
+    def scrub(problem: str) -> str:
+        for key in keys:
+            if key and key in problem:
+                problem = problem.replace(key, names[key])
+        return problem
+
+    private = table.reindex(columns=PRIVATE_COLUMNS)
+    private["path"] = [str(p) for p in (list(paths) or table["source"])]
+    public = table.drop(columns=["source"]).assign(problem=table["problem"].fillna("").map(scrub))
+    return private, public
+
+
 def _validated_header(path, row, spacing_mm, pseudonym_key):
     """The header of a validated image, with the orientation validate decided on the pixels."""
     try:
@@ -188,7 +216,9 @@ def _validated_header(path, row, spacing_mm, pseudonym_key):
 
 def build_manifest(paths, sources, validation: pd.DataFrame, annotations: pd.DataFrame, *,
                    spacing_mm=0.1, pseudonym_key="mcdetect"):
-    """images.tsv and mcs.tsv tables for the images that passed validation."""
+    """images.tsv and mcs.tsv tables for the images that passed validation. Both tables keep
+    the ``source`` column of ``validation`` (the private map's): the workflow writes images.tsv
+    without it."""
     path_of = dict(zip(sources, map(str, paths), strict=True))
     ok = validation[validation["status"] == "ok"].reset_index(drop=True)
     by_file = {f: g for f, g in annotations.groupby("file")}

@@ -4,15 +4,27 @@
 CALC rows give a cluster's centre and radius, not individual MCs, so the patch CNNs cannot be
 trained on it (``mcdetect.data.layout.require_trainable``). The coordinates' origin is the
 BOTTOM-left corner: row = 1023 - y, column = x, in pixels of 200 um. An image may have several rows
-(several findings); a row of the chosen classes without coordinates is a problem of that image,
-which cannot be scored per cluster without it.
+(several findings).
+
+The published release has quirks, which the reader reports and never fails on:
+
+* rows of the chosen classes without coordinates (mdb216, mdb233 and mdb245 among the CALC rows):
+  the image is kept with an *unlocalised* finding (``n_unlocalised``), usable for image-level
+  analyses, with no region;
+* circles whose centre lies outside the breast (mdb212): kept, with a warning naming the image;
+* breasts that fill the frame, where the pixels do not show the chest wall's side: the
+  orientation comes from the release's numbering (even numbers left breasts, odd numbers right
+  breasts, MIAS numbering a woman's two breasts consecutively; a right breast has its chest wall
+  on the right of the film and is mirrored), and a disagreement with the pixels' brightness
+  heuristic is a warning.
+
+Warnings are in the images table (``warnings``) and counted by ``reader_summary``.
 
 Images: ``mdbNNN.pgm``, 1024 x 1024, 8-bit binary PGM (P5; P2 and 16-bit are read as well),
 normalised by the PGM's maxval (its stored range), resampled from 0.2 mm to the study spacing and
-mirrored to the canonical orientation (chest wall left), decided from the pixels as for a DICOM
-without laterality. Other sizes are a problem of that image, since the bottom-left origin is only
-known for 1024 rows. Patient: MIAS numbers the two breasts of a woman consecutively (mdb001 and
-mdb002, ...), so the patient key is the pair, pseudonymised.
+mirrored to the canonical orientation (chest wall left). Other sizes are a problem of that image
+(the bottom-left origin is only known for 1024 rows). Patient: the pair of consecutive numbers
+(mdb001 and mdb002, ...), pseudonymised.
 """
 
 from __future__ import annotations
@@ -29,9 +41,10 @@ from mcdetect.data.dicom import Mammogram, MammogramError, MammogramHeader, flip
 from mcdetect.data.layout import image_id, pseudonym
 from mcdetect.data.regions import REGION_COLUMNS, circle_region, regions_to_canonical
 from mcdetect.data.sources import DatasetError, raise_or_exclude
+from mcdetect.mask import breast_mask
 
-__all__ = ["read_pgm", "read_info", "read_mias_image", "read_mini_mias", "MIAS_SPACING_MM",
-           "MIAS_SIZE", "TRAINABLE"]
+__all__ = ["read_pgm", "read_info", "read_mias_image", "read_mini_mias", "reader_summary",
+           "laterality_of", "MIAS_SPACING_MM", "MIAS_SIZE", "TRAINABLE"]
 
 TRAINABLE = False  # cluster circles only: no individual MC points
 MIAS_SPACING_MM = 0.2
@@ -119,17 +132,27 @@ def read_info(path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def laterality_of(path) -> str:
+    """The breast of a mini-MIAS file by the release's numbering: even numbers left ("L"), odd
+    numbers right ("R"); "" for a name without a number."""
+    number = re.search(r"(\d+)", Path(path).stem)
+    return "" if number is None else ("L" if int(number.group(1)) % 2 == 0 else "R")
+
+
 def read_mias_image(path, spacing_mm: float = 0.1, pseudonym_key: str = "mcdetect",
                     source_spacing_mm: float = MIAS_SPACING_MM) -> Mammogram:
-    """A mini-MIAS PGM as a canonical Mammogram (same geometry as the DICOM reader's)."""
+    """A mini-MIAS PGM as a canonical Mammogram (same geometry as the DICOM reader's): mirrored
+    when the numbering says a right breast (the pixels decide only for a name without a
+    number)."""
     pixels, maxval = read_pgm(path)
     number = re.search(r"(\d+)", Path(path).stem)
     pair = (int(number.group(1)) + 1) // 2 if number else Path(path).stem
+    laterality = laterality_of(path)
     header = MammogramHeader(
         path=str(path), src_rows=pixels.shape[0], src_cols=pixels.shape[1],
         bits_stored=int(maxval).bit_length(), photometric="MONOCHROME2",
         src_spacing_mm=(source_spacing_mm, source_spacing_mm), spacing_source="nominal",
-        target_spacing_mm=float(spacing_mm), laterality="", view="MLO",
+        target_spacing_mm=float(spacing_mm), laterality=laterality, view="MLO",
         presentation_intent="FOR PRESENTATION", transfer_syntax="", flipped=False,
         patient_key=pseudonym(pseudonym_key, f"mias:{pair}", "pat"),
     )
@@ -138,7 +161,7 @@ def read_mias_image(path, spacing_mm: float = 0.1, pseudonym_key: str = "mcdetec
     if (rows, cols) != image.shape:
         interp = cv2.INTER_AREA if rows < image.shape[0] else cv2.INTER_LINEAR
         image = cv2.resize(image, (cols, rows), interpolation=interp)
-    flip = flip_from_image(image)
+    flip = laterality == "R" if laterality else flip_from_image(image)
     if flip:
         image = np.ascontiguousarray(image[:, ::-1])
     return Mammogram(header=replace(header, flipped=flip), image=image)
@@ -149,7 +172,10 @@ def read_mini_mias(root, info="Info.txt", *, spacing_mm=0.1, pseudonym_key="mcde
     """Images of Info.txt and the circles of its ``classes`` rows, in canonical coordinates.
 
     Returns ``(images, regions, excluded)`` like ``cbis_ddsm.read_cbis_ddsm``; every image listed
-    in Info.txt is an image (those without a row of ``classes`` have no region: negatives).
+    in Info.txt is an image (those without a row of ``classes`` have no region: negatives). The
+    release's quirks are warnings (module docstring), not problems: with the defaults every image
+    of the published release is read. A problem (an unreadable file, another size) excludes
+    the image with ``on_bad_image="skip"`` and raises with ``"fail"``.
     """
     root = Path(root)
     info_path = Path(info) if Path(info).is_absolute() else root / info
@@ -167,25 +193,37 @@ def read_mini_mias(root, info="Info.txt", *, spacing_mm=0.1, pseudonym_key="mcde
             if (h.src_rows, h.src_cols) != (MIAS_SIZE, MIAS_SIZE):
                 raise MammogramError(path, f"{h.src_rows} x {h.src_cols} pixels, mini-MIAS "
                                            f"images are {MIAS_SIZE} x {MIAS_SIZE}")
+            warnings = []
+            if h.laterality and flip_from_image(mammo.image):
+                side = {"L": "left", "R": "right"}[h.laterality]
+                warnings.append(f"the numbering says a {side} breast, the pixels' brightness "
+                                f"the other side; the numbering is followed")
             found = rows[rows["cls"].isin(wanted)]
             unlocated = found[found[["x", "y", "radius"]].isna().any(axis=1)]
-            if len(unlocated):
-                raise MammogramError(path, f"{info_path.name}: {len(unlocated)} "
-                                           f"{'/'.join(sorted(wanted))} row(s) without x, y, "
-                                           f"radius")
+            located = found.drop(index=unlocated.index)
             src = pd.DataFrame(
                 [circle_region(r["x"], (h.src_rows - 1) - r["y"], r["radius"],
                                f"{r['cls']} {r['severity']}".strip())
-                 for _, r in found.iterrows()], columns=REGION_COLUMNS[1:])
+                 for _, r in located.iterrows()], columns=REGION_COLUMNS[1:])
             src.insert(0, "region_id", np.arange(len(src)))
             canon = regions_to_canonical(src, h, iid)
-            canon["severity"] = list(found["severity"])
+            canon["severity"] = list(located["severity"])
+            if len(canon):
+                mask = breast_mask(mammo.image)
+                for _, reg in canon.iterrows():
+                    cx = int(np.clip(np.rint(reg["cx"]), 0, h.shape[1] - 1))
+                    cy = int(np.clip(np.rint(reg["cy"]), 0, h.shape[0] - 1))
+                    if not mask[cy, cx]:
+                        warnings.append(f"{reg['label']} circle {reg['region_id']} centred "
+                                        f"outside the breast")
             region_tables.append(canon)
-            record.update(patient_id=h.patient_key, laterality="", view=h.view,
+            record.update(patient_id=h.patient_key, laterality=h.laterality, view=h.view,
                           photometric=h.photometric, spacing_source=h.spacing_source,
                           src_rows=h.src_rows, src_cols=h.src_cols, rows=h.shape[0],
                           cols=h.shape[1], flipped=h.flipped, n_regions=len(canon),
-                          classes=",".join(sorted(set(rows["cls"]))))
+                          n_unlocalised=len(unlocated),
+                          classes=",".join(sorted(set(rows["cls"]))),
+                          warnings="; ".join(warnings))
         except MammogramError as exc:
             record.update(status="excluded", problem=exc.problem)
         except Exception as exc:  # never lose the file's name
@@ -193,9 +231,24 @@ def read_mini_mias(root, info="Info.txt", *, spacing_mm=0.1, pseudonym_key="mcde
                           problem=f"unexpected error ({type(exc).__name__}: {exc})")
         records.append(record)
     images = pd.DataFrame(records)
-    excluded = raise_or_exclude(images, on_bad_image)
+    excluded = raise_or_exclude(images, on_bad_image,
+                                skip_hint='pass on_bad_image="skip" to leave them out')
     ok = images[images["status"] == "ok"].drop(columns=["status", "problem"])
     columns = ["image_id", *REGION_COLUMNS, "severity"]
     regions = (pd.concat(region_tables, ignore_index=True)[columns] if region_tables
                else pd.DataFrame(columns=columns))
     return ok.reset_index(drop=True), regions, excluded[["image_id", "source", "path", "problem"]]
+
+
+def reader_summary(images: pd.DataFrame, regions: pd.DataFrame, excluded: pd.DataFrame) -> dict:
+    """Counts of a mini-MIAS read: images, excluded, regions, unlocalised findings, and every
+    warning by image id."""
+    warned = images[images.get("warnings", pd.Series("", index=images.index)) != ""]
+    return {
+        "images": int(len(images)),
+        "excluded": int(len(excluded)),
+        "regions": int(len(regions)),
+        "images_with_unlocalised_findings": int((images["n_unlocalised"] > 0).sum()),
+        "unlocalised_findings": int(images["n_unlocalised"].sum()),
+        "warnings": dict(zip(warned["image_id"], warned["warnings"], strict=True)),
+    }

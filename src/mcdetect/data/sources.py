@@ -112,10 +112,15 @@ def read_metadata(path) -> pd.DataFrame:
     return table[["file", "patient_id", "laterality", "view", "problem"]]
 
 
-def raise_or_exclude(table: pd.DataFrame, on_bad_image: str, path_col: str = "path"):
+SKIP_HINT = "set dataset.on_bad_image: skip to leave them out"
+
+
+def raise_or_exclude(table: pd.DataFrame, on_bad_image: str, path_col: str = "path",
+                     skip_hint: str = SKIP_HINT):
     """Apply ``on_bad_image`` to a per-file table with ``status`` and ``problem`` columns: 'fail'
-    raises one DatasetError listing every bad file (by ``path_col``) with its problem; 'skip'
-    returns the excluded rows. Either way, a table with no usable file raises."""
+    raises one DatasetError listing every bad file (by ``path_col``) with its problem and
+    ``skip_hint`` (how to leave them out: the config key in the workflow, the argument in a
+    reader); 'skip' returns the excluded rows. Either way, a table with no usable file raises."""
     if on_bad_image not in ("fail", "skip"):
         raise DatasetError(f"on_bad_image must be 'fail' or 'skip', not {on_bad_image!r}")
     bad = table[table["status"] != "ok"]
@@ -124,7 +129,7 @@ def raise_or_exclude(table: pd.DataFrame, on_bad_image: str, path_col: str = "pa
                                                           strict=True))
         raise DatasetError(
             f"{len(bad)} of {len(table)} image(s) failed validation "
-            f"(set dataset.on_bad_image: skip to leave them out):\n{lines}"
+            f"({skip_hint}):\n{lines}"
         )
     if len(table) == len(bad):
         raise DatasetError(f"no usable image: all {len(bad)} excluded")
