@@ -255,7 +255,8 @@ def test_adding_a_mammogram_preprocesses_only_that_image(tiny_run, tmp_path, ima
     # ... so run the checkpoint (a few seconds) and dry-run the rest.
     snakemake(work, "results/dataset/validation.tsv", overlay=[TINY, generic])
     validation = pd.read_csv(work / "results/dataset/validation.tsv", sep="\t")
-    new_id = validation.set_index("source").loc[new, "image_id"]
+    sources = pd.read_csv(work / "private/sources.tsv", sep="\t")  # pseudonym -> file
+    new_id = sources.set_index("source").loc[new, "image_id"]
     assert (validation["status"] == "ok").all() and new_id not in image_ids
 
     jobs = planned(work, generic)

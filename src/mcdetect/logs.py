@@ -41,15 +41,14 @@ def setup(log_path=None, name: str = "mcdetect", append: bool = False) -> loggin
 def run(main, log_path=None, name: str = "mcdetect") -> None:
     """Run ``main(logger)``; a known data problem ends the job with its message, no traceback;
     any other error is written to the log with its traceback and raised."""
-    from mcdetect.data.dicom import MammogramError
-    from mcdetect.data.layout import LayoutError
+    from mcdetect.errors import MCDetectError
 
     if log_path:
         native_stderr_to(log_path)
     logger = setup(log_path, name, append=bool(log_path))
     try:
         main(logger)
-    except (LayoutError, MammogramError) as exc:
+    except MCDetectError as exc:
         logger.error("%s", exc)
         raise SystemExit(1) from None
     except Exception:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+sys.path.insert(0, str(Path(workflow.current_basedir).parents[1] / "src"))  # the package
 import pandas as pd
 
 from mcdetect.data.layout import (

@@ -31,7 +31,8 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from mcdetect.data.layout import pseudonym
+from mcdetect.errors import MCDetectError
+from mcdetect.ids import pseudonym
 
 __all__ = [
     "MammogramError",
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 
-class MammogramError(Exception):
+class MammogramError(MCDetectError):
     """A mammogram file that cannot be used; ``str()`` is ``"<path>: <problem>"``."""
 
     def __init__(self, path: str | Path, problem: str):

@@ -3,9 +3,10 @@ without the study's heavy dependencies (the conda route runs Snakemake in a bare
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from pathlib import Path
+
+from mcdetect.errors import MCDetectError
+from mcdetect.ids import image_id, pseudonym
 
 __all__ = [
     "synthetic_files",
@@ -70,8 +71,8 @@ def synthetic_files(cfg: dict) -> list[str]:
                                                     cfg["views"])]
 
 
-class LayoutError(Exception):
-    pass
+class LayoutError(MCDetectError):
+    """A data source whose files or folders are not where the configuration says."""
 
 
 def list_source_files(dicom_dir, pattern: str = "**/*.dcm") -> list[str]:
@@ -83,17 +84,6 @@ def list_source_files(dicom_dir, pattern: str = "**/*.dcm") -> list[str]:
     if not files:
         raise LayoutError(f"{root}: no file matches {pattern!r}")
     return files
-
-
-def pseudonym(key: str, value: str, prefix: str) -> str:
-    """A stable, keyed pseudonym (HMAC-SHA256, 10 hex digits) for an identifier."""
-    digest = hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
-    return f"{prefix}-{digest[:10]}"
-
-
-def image_id(key: str, source: str) -> str:
-    """Pseudonymous image id of a source file (keyed hash of its path relative to the dataset)."""
-    return pseudonym(key, source, "img")
 
 
 def require_trainable(source: str) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mcdetect.errors import MCDetectError
 from mcdetect.data.layout import (
     EVALUATION_ONLY_SOURCES,
     TRAINABLE_SOURCES,
@@ -52,7 +53,7 @@ __all__ = [
 ANNOTATION_COLUMNS = ["file", "x", "y", "diameter_mm", "cluster_id"]
 
 
-class DatasetError(LayoutError):
+class DatasetError(MCDetectError):
     """A dataset-level problem (annotation table, configuration, failed validation)."""
 
 
