@@ -156,12 +156,15 @@ def clip_skimage(hist: np.ndarray, limit: int) -> np.ndarray:
 def _clahe_skimage(img, clip_limit, n_r, n_c, nbins):
     rows, cols = img.shape
     k_r, k_c = max(rows // n_r, 1), max(cols // n_c, 1)
-    # img_as_uint, then the image's own range onto 14 bits, then the bin of each grey level
-    u16 = np.rint(np.clip(img, 0.0, 1.0) * 65535.0)
-    lo, hi = float(u16.min()), float(u16.max())
-    grey = np.round((u16 - lo) * ((_SK_GRAY - 1) / (hi - lo))) if hi > lo else np.zeros_like(u16)
-    bins = (grey.astype(np.int32) // (1 + _SK_GRAY // nbins)).astype(
+    # img_as_uint, then the image's own range onto 14 bits, then the bin of each grey level:
+    # one lookup table from the 65,536 16-bit levels to the bins
+    u16 = cv2.multiply(img, 65535.0, dtype=cv2.CV_16U)  # rounded, saturated to 0..65535
+    lo, hi = (int(v) for v in cv2.minMaxLoc(u16)[:2])
+    levels = np.arange(65536, dtype=np.float64)
+    grey = np.round((levels - lo) * ((_SK_GRAY - 1) / (hi - lo))) if hi > lo else 0 * levels
+    lut = (np.clip(grey, 0, _SK_GRAY - 1).astype(np.int64) // (1 + _SK_GRAY // nbins)).astype(
         np.uint8 if nbins <= 256 else np.uint16)
+    bins = np.take(lut, u16)
     t_r, t_c = math.ceil(rows / k_r), math.ceil(cols / k_c)
     # tiles from the top left; the partial last ones (and the interpolation's last half block)
     # filled by reflection without repeating the edge (numpy's 'reflect')
@@ -177,11 +180,12 @@ def _clahe_skimage(img, clip_limit, n_r, n_c, nbins):
             h = clip_skimage(_histogram(tile, nbins), limit)
             cdf = np.minimum(np.cumsum(h) * ((_SK_GRAY - 1) / t), _SK_GRAY - 1)
             maps[i, j] = np.floor(cdf)
-    out = _interpolate(bins, maps, k_r, k_c, k_r // 2, k_c // 2)[:rows, :cols]
-    lo, hi = float(out.min()), float(out.max())
-    if hi > lo:
-        out = (out - np.float32(lo)) * np.float32(1.0 / (hi - lo))
-    return out.astype(np.float32, copy=False)
+    out = _interpolate(bins, maps, k_r, k_c, k_r // 2, k_c // 2, shape=(rows, cols))
+    lo, hi = cv2.minMaxLoc(out)[:2]
+    if hi > lo:  # the output rescaled to its own range, as scikit-image does
+        out -= np.float32(lo)
+        out *= np.float32(1.0 / (hi - lo))
+    return out
 
 
 # ------------------------------------------------------------------------------------- shared
@@ -208,12 +212,13 @@ def _apply(bins: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return np.take(lut, bins)
 
 
-def _interpolate(bins, maps, d_r, d_c, h_r, h_c):
+def _interpolate(bins, maps, d_r, d_c, h_r, h_c, shape=None):
     """Bilinear interpolation between tile mappings: the mapping of tile (i, j) applies fully at
     offset (h_r, h_c) from the tile's top left, pixels between four such points blend the four
-    mappings linearly, pixels beyond the outermost points take the nearest mapping."""
+    mappings linearly, pixels beyond the outermost points take the nearest mapping. ``shape``:
+    the top-left part of ``bins`` to compute (default: all of it)."""
     n_r, n_c = maps.shape[:2]
-    rows, cols = bins.shape
+    rows, cols = shape or bins.shape
     out = np.empty((rows, cols), np.float32)
     # block b spans [b d - h, (b + 1) d - h): between the points of tiles b - 1 and b
     for br in range(n_r + 1):
