@@ -34,7 +34,7 @@ import pandas as pd
 from mcdetect.data.dicom import MammogramError, read_header, read_mammogram, read_pixels
 from mcdetect.data.layout import image_id, pseudonym
 from mcdetect.data.regions import REGION_COLUMNS, mask_regions, regions_to_canonical
-from mcdetect.data.sources import DatasetError, raise_or_exclude
+from mcdetect.data.sources import READER_SKIP_HINT, DatasetError, raise_or_exclude
 
 __all__ = ["read_case_table", "classify_roi_files", "read_cbis_ddsm", "NOMINAL_SPACING_MM",
            "TRAINABLE"]
@@ -220,8 +220,7 @@ def read_cbis_ddsm(root, csv_paths, *, spacing_mm=0.1, nominal_spacing_mm=NOMINA
         if regions is not None:
             region_tables.append(regions)
     images = pd.DataFrame(records)
-    excluded = raise_or_exclude(images, on_bad_image,
-                                skip_hint='pass on_bad_image="skip" to leave them out')
+    excluded = raise_or_exclude(images, on_bad_image, skip_hint=READER_SKIP_HINT)
     ok = images[images["status"] == "ok"].drop(columns=["status", "problem"])
     columns = ["image_id", *REGION_COLUMNS, "abnormality_id", "pathology"]
     regions = (pd.concat(region_tables, ignore_index=True)[columns] if region_tables

@@ -183,24 +183,15 @@ def split_private(table: pd.DataFrame, paths=()):
     """The validation table in two: the private map of pseudonyms to source files (image id,
     patient pseudonym, source file, status, problem, and the path as read), and the shareable
     table without any file name: no ``source`` column, and every source name or path quoted in a
-    problem (a duplicate's original, an error message) replaced by that file's image id."""
-    names = {}
-    for source, iid, path in zip(table["source"], table["image_id"],
-                                 list(paths) or table["source"], strict=True):
-        names[str(path)] = iid
-        names[str(source)] = iid
-        names.setdefault(str(source).rsplit("/", 1)[-1], iid)
-    keys = sorted(names, key=len, reverse=True)
-
-    def scrub(problem: str) -> str:
-        for key in keys:
-            if key and key in problem:
-                problem = problem.replace(key, names[key])
-        return problem
+    problem (a duplicate's original, an error message) replaced by that file's image id
+    (``mcdetect.privacy``)."""
+    from mcdetect.privacy import replacements, scrub
 
     private = table.reindex(columns=PRIVATE_COLUMNS)
     private["path"] = [str(p) for p in (list(paths) or table["source"])]
-    public = table.drop(columns=["source"]).assign(problem=table["problem"].fillna("").map(scrub))
+    names = replacements(private)
+    public = table.drop(columns=["source"]).assign(
+        problem=table["problem"].fillna("").map(lambda problem: scrub(problem, names)))
     return private, public
 
 

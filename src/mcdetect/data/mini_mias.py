@@ -40,7 +40,7 @@ import pandas as pd
 from mcdetect.data.dicom import Mammogram, MammogramError, MammogramHeader, flip_from_image
 from mcdetect.data.layout import image_id, pseudonym
 from mcdetect.data.regions import REGION_COLUMNS, circle_region, regions_to_canonical
-from mcdetect.data.sources import DatasetError, raise_or_exclude
+from mcdetect.data.sources import READER_SKIP_HINT, DatasetError, raise_or_exclude
 from mcdetect.mask import breast_mask
 
 __all__ = ["read_pgm", "read_info", "read_mias_image", "read_mini_mias", "reader_summary",
@@ -231,8 +231,7 @@ def read_mini_mias(root, info="Info.txt", *, spacing_mm=0.1, pseudonym_key="mcde
                           problem=f"unexpected error ({type(exc).__name__}: {exc})")
         records.append(record)
     images = pd.DataFrame(records)
-    excluded = raise_or_exclude(images, on_bad_image,
-                                skip_hint='pass on_bad_image="skip" to leave them out')
+    excluded = raise_or_exclude(images, on_bad_image, skip_hint=READER_SKIP_HINT)
     ok = images[images["status"] == "ok"].drop(columns=["status", "problem"])
     columns = ["image_id", *REGION_COLUMNS, "severity"]
     regions = (pd.concat(region_tables, ignore_index=True)[columns] if region_tables

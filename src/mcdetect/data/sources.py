@@ -113,7 +113,8 @@ def read_metadata(path) -> pd.DataFrame:
     return table[["file", "patient_id", "laterality", "view", "problem"]]
 
 
-SKIP_HINT = "set dataset.on_bad_image: skip to leave them out"
+SKIP_HINT = "set dataset.on_bad_image: skip to leave them out"  # the workflow's key
+READER_SKIP_HINT = 'pass on_bad_image="skip" to leave them out'  # a reader function's argument
 
 
 def raise_or_exclude(table: pd.DataFrame, on_bad_image: str, path_col: str = "path",
