@@ -24,7 +24,8 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile config.yaml $(CONFIG))
 	$(BIN)/snakemake --report private/report.html $(if $(CONFIG),--configfile config.yaml $(CONFIG))
-	$(BIN)/python -m mcdetect.privacy private/report.html results/report.html --configfile config.yaml $(CONFIG)
+	$(BIN)/python -m mcdetect.privacy private/report.html results/report.html \
+	    --sources private/sources.tsv --configfile config.yaml $(CONFIG)
 	@echo "Dataset: results/dataset/summary.md (manifest images.tsv, mcs.tsv, folds.tsv beside it)"
 	@echo "Preprocessed images: results/preprocessed/{raw,dehaze,clahe}/, masks: results/masks/"
 	@echo "Figures: results/figures/; training curves: results/training/; held-out scores: results/predictions/"

@@ -2,10 +2,10 @@
 
 Run: .venv/bin/python benchmarks/bootstrap.py [--negatives 27000000] [--n-boot 1000]
 
-* Scale: ``mcdetect.evaluate.paired_bootstrap`` on synthetic scores of 6 correlated models,
-  ``--negatives`` negatives and 7,600 positives, ``--n-boot`` paired resamples by sample, 2 worker
-  processes (the CI machine's cores). Peak memory: the proportional set size (PSS, shared pages
-  split between processes) of this process and its workers together, sampled every 0.2 s.
+* Scale: ``mcdetect.evaluation.bootstrap.paired_bootstrap`` on synthetic scores of 6 correlated
+  models, ``--negatives`` negatives and 7,600 positives, ``--n-boot`` paired resamples by sample, 2
+  worker processes (the CI machine's cores). Peak memory: the proportional set size (PSS, shared
+  pages split between processes) of this process and its workers together, sampled every 0.2 s.
 * Side by side at 2 million negatives: the same code (one process) against the plain way,
   resample every sample + ``sklearn.metrics.roc_curve`` per model + S integrated exactly over the
   ROC's steps, on a few resamples (per-resample times compared). Both give the same S on the same
@@ -18,17 +18,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from mcdetect.evaluation.bootstrap import _Plan, paired_bootstrap
+from mcdetect.evaluation.metrics import weighted_mean_sensitivity
 
-from mcdetect.evaluate import _Plan, paired_bootstrap, weighted_mean_sensitivity  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 N_POS, N_MODELS, A, B = 7_600, 6, 1e-6, 0.1
 

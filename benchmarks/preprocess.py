@@ -4,8 +4,8 @@ On one synthetic 2294x1914 raw mammogram (the paper's image size at 0.1 mm), mil
 image for each variant beside a naive baseline measured in the same run:
 
 * dehaze (cv2 erosion + in-place numpy) against scipy.ndimage.minimum_filter + numpy;
-* CLAHE in floating point (``mcdetect.clahe``, MATLAB and scikit-image semantics) against
-  skimage.exposure.equalize_adapthist;
+* CLAHE in floating point (``mcdetect.preprocessing.clahe``, MATLAB and scikit-image semantics)
+  against skimage.exposure.equalize_adapthist;
 * raw (normalisation), dehaze_guided, and the 16-bit PNG write/read of one output.
 
 Then the per-job overhead of the Snakemake rule: a small synthetic study is prepared, its dehaze
@@ -26,14 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from mcdetect.data.dicom import read_mammogram
+from mcdetect.data.synthetic import SyntheticConfig, generate_image
+from mcdetect.imageio import load_image, save_image
+from mcdetect.preprocessing.mask import breast_mask
+from mcdetect.preprocessing.variants import clahe, dehaze, dehaze_guided, normalise
 
-from mcdetect.data.dicom import read_mammogram  # noqa: E402
-from mcdetect.data.synthetic import SyntheticConfig, generate_image  # noqa: E402
-from mcdetect.imageio import load_image, save_image  # noqa: E402
-from mcdetect.mask import breast_mask  # noqa: E402
-from mcdetect.preprocess import clahe, dehaze, dehaze_guided, normalise  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def timed(fn, repeat=9):

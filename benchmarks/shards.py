@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/shards.py [--patches 5000000]
 
-* Writing: ``mcdetect.shards.write_shards`` on 20 random 2294x1914 16-bit PNGs with
+* Writing: ``mcdetect.patches.shards.write_shards`` on 20 random 2294x1914 16-bit PNGs with
   patches/20 samples each (positions may overlap; 0.1% positives), in a child process whose
   peak resident memory is reported; beside it the one-Example-per-patch baseline on 200,000 patches.
 * Reading: the evaluation stream (read + parse + decode + standardise, every patch once) and the
@@ -27,13 +27,12 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 
 ROWS, COLS, N_IMAGES = 2294, 1914, 20
 
 
 def make_inputs(root: Path, patches: int):
-    from mcdetect.patches import ImageSamples, SampleTableWriter
+    from mcdetect.patches.samples import ImageSamples, SampleTableWriter
 
     rng = np.random.default_rng(0)
     writer = SampleTableWriter(root / "samples.parquet")
@@ -53,7 +52,7 @@ def child_write(root: str, out: str):
     """Run in a child process: write the shards, print elapsed seconds and the patch count."""
     import tensorflow as tf  # noqa: F401  (imported before the clock starts)
 
-    from mcdetect.shards import write_shards
+    from mcdetect.patches.shards import write_shards
 
     start = time.perf_counter()
     index = write_shards(Path(root) / "samples.parquet", 0,
@@ -100,7 +99,7 @@ def per_patch_baseline(root: Path, n: int):
 def read_rates(shards: Path):
     import tensorflow as tf
 
-    from mcdetect.shards import eval_dataset, load_stats, train_dataset
+    from mcdetect.cnn.streams import eval_dataset, load_stats, train_dataset
 
     stats = load_stats(shards)
     start = time.perf_counter()

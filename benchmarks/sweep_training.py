@@ -5,8 +5,9 @@ Run: .venv/bin/python benchmarks/sweep_training.py [--negatives N] [--only NAME 
 Builds the default study's data (``config.yaml``, with ``patches.negatives_per_image`` = N when
 given) up to the shards and baselines of one variant (Snakemake, in ``--workdir``, default
 ``results-sweep/n<N>``), then trains each setting below with the project's own
-``mcdetect.train.train`` on the training fold of held-out fold 0 (its ``train/`` part, validated
-after every epoch on its ``val/`` part), scores held-out fold 0 with ``mcdetect.train.predict``
+``mcdetect.cnn.train.train`` on the training fold of held-out fold 0 (its ``train/`` part, validated
+after every epoch on its ``val/`` part), scores held-out fold 0 with
+``mcdetect.cnn.predict.predict``
 and reports, per setting: the validation S of every epoch, whether the last two are within one
 point (plateau), the held-out S and AUC next to the best non-learned baseline on the same samples,
 and the minutes of training on this machine. The settings differ only in the learning rate, its
@@ -25,7 +26,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 
 VARIANT = "raw"
 
@@ -79,7 +79,7 @@ def prepare(workdir: Path, negatives: int | None) -> None:
 def held_out_s(scores, samples, a=1e-6, b=0.1):
     import numpy as np
 
-    from mcdetect.evaluate import auc, mean_sensitivity
+    from mcdetect.evaluation.metrics import auc, mean_sensitivity
 
     table = samples.merge(scores, on="sample_id")
     pos = table.loc[table["label"] == 1, "score"].to_numpy(np.float64)
@@ -92,8 +92,10 @@ def main():
     import yaml
 
     from mcdetect.baselines import BASELINES
-    from mcdetect.shards import fold_parts
-    from mcdetect.train import combined_stats, configure_device, predict, train
+    from mcdetect.cnn.device import configure_device
+    from mcdetect.cnn.predict import predict
+    from mcdetect.cnn.streams import combined_stats, fold_parts
+    from mcdetect.cnn.train import train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir")

@@ -1,10 +1,10 @@
 """Benchmark of CNN training speed. Run: .venv/bin/python benchmarks/train.py
 
 1. Training samples/s of both nets at batch 32 and 256 on this machine's CPU, fed (a) by the real
-   shard input (``mcdetect.shards.train_dataset``: read, decode, balance, augment, standardise) and
-   (b) from memory (the same standardised patches in a repeated in-memory tf.data pipeline), so
-   the input pipeline's cost shows as the ratio. Then the hours one training of the paper's
-   protocol (30 epochs of 844,297 iterations of 32 samples) would take at the measured speed.
+   shard input (``mcdetect.cnn.streams.train_dataset``: read, decode, balance, augment, standardise)
+   and (b) from memory (the same standardised patches in a repeated in-memory tf.data pipeline), so
+   the input pipeline's cost shows as the ratio. Then the hours one training of the paper's protocol
+   (30 epochs of 844,297 iterations of 32 samples) would take at the measured speed.
 2. Why the AlexNet-like net is slow on a CPU: its floating-point operations per training sample
    (forward counted from the layer shapes, backward about twice the forward) against the
    machine's measured float32 matrix-product rate, and the options: the project's LRN (one
@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 
 # The paper: 844,297 iterations of 32 per epoch (27.0M samples), 30 epochs.
 PAPER_SAMPLES = 844_297 * 32 * 30
@@ -33,8 +31,8 @@ STEPS = {("vgg", 32): 400, ("vgg", 256): 80, ("alexnet", 32): 60, ("alexnet", 25
 def make_shards(root: Path, negatives: int = 60_000):
     import cv2
 
-    from mcdetect.patches import ImageSamples, SampleTableWriter
-    from mcdetect.shards import write_shards
+    from mcdetect.patches.samples import ImageSamples, SampleTableWriter
+    from mcdetect.patches.shards import write_shards
 
     rng = np.random.default_rng(0)
     writer = SampleTableWriter(root / "samples.parquet")
@@ -62,8 +60,8 @@ def main():
     import keras
     import tensorflow as tf
 
-    from mcdetect.models import CaffeSGD, build_model
-    from mcdetect.shards import load_stats, train_dataset
+    from mcdetect.cnn.models import CaffeSGD, build_model
+    from mcdetect.cnn.streams import load_stats, train_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         shard_dir = make_shards(Path(tmp))
@@ -145,7 +143,7 @@ def alexnet_options(x, y, batch=64, steps=40):
     import keras
     import tensorflow as tf
 
-    import mcdetect.models as models
+    import mcdetect.cnn.models as models
 
     fwd = forward_flops(models.build_model("alexnet"))
     peak = {"float32": matmul_gflops("float32"), "bfloat16": matmul_gflops("bfloat16")}

@@ -23,8 +23,11 @@ def test_env_files_match_the_lock():
     for env in envs:
         spec = yaml.safe_load(env.read_text())
         pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
-        for req in pip:
+        assert pip[-1] == "-e ..", f"{env.name}: the package is not installed (-e ..)"
+        pinned = set()
+        for req in pip[:-1]:
             name, version = req.split("==")
+            pinned.add(name.lower().replace("_", "-").split("[")[0])
             key = name.lower().replace("_", "-")
             if key.startswith("tensorflow["):  # the GPU build pins TensorFlow's version
                 key = "tensorflow-cpu"
@@ -35,3 +38,17 @@ def test_every_rule_names_an_existing_env():
     for smk in (REPO / "workflow/rules").glob("*.smk"):
         for rel in re.findall(r'conda:\s*\n\s*"([^"]+)"', smk.read_text()):
             assert (smk.parent / rel).resolve().is_file(), f"{smk.name}: {rel}"
+
+
+def test_env_files_pin_every_dependency_of_the_package():
+    """``-e ..`` installs the package with its dependencies: each must be pinned in the env, or
+    pip would add an unpinned version."""
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=\[ ]", d)[0].lower().replace("_", "-") for d in deps}
+    for env in sorted((REPO / "envs").glob("*.yaml")):
+        spec = yaml.safe_load(env.read_text())
+        pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
+        pinned = {r.split("==")[0].lower().replace("_", "-") for r in pip if "==" in r}
+        assert names <= pinned, f"{env.name}: unpinned {sorted(names - pinned)}"

@@ -3,16 +3,12 @@
 import numpy as np
 import pytest
 
-from mcdetect.evaluate import (
-    auc,
-    bootstrap_weights,
-    gains_over_baselines,
-    mean_sensitivity,
-    paired_bootstrap,
-    per_fold_summary,
-    resolution,
-    weighted_mean_sensitivity,
-)
+from mcdetect.design import StudyDesign
+from mcdetect.evaluation.bootstrap import bootstrap_weights, paired_bootstrap
+from mcdetect.evaluation.metrics import auc, mean_sensitivity, resolution, weighted_mean_sensitivity
+from mcdetect.evaluation.tables import gains_over_baselines, per_fold_summary
+
+LABELS = {"raw": "UN", "clahe": "CL", "dehaze": "DH", "dehaze_guided": "DG"}
 
 A, B = 1e-6, 0.1
 
@@ -113,7 +109,8 @@ def test_bootstrap_weights_are_stratified_and_keep_images_together():
 
 
 def test_identical_models_are_never_significantly_different_and_table3_marks_bonferroni():
-    from mcdetect.evaluate import paired_bootstrap, paired_p_value, table3
+    from mcdetect.evaluation.bootstrap import paired_bootstrap, paired_p_value
+    from mcdetect.evaluation.tables import table3
 
     rng = np.random.default_rng(3)
     labels = np.r_[np.ones(60, int), np.zeros(3000, int)]
@@ -125,13 +122,14 @@ def test_identical_models_are_never_significantly_different_and_table3_marks_bon
     }
     res = paired_bootstrap(scores, labels, n_boot=200, seed=1, a=1e-3, log=lambda *a: None)
     assert paired_p_value(res["boot"]["clahe/vgg"], res["boot"]["raw/vgg"]) == 1.0
-    t = table3(res, ["vgg"]).iloc[0]
+    design = StudyDesign.build(["raw", "clahe", "dehaze"], LABELS, "raw", [], ["vgg"])
+    t = table3(res, design).iloc[0]
     assert t["S_CL - S_UN"] == 0 and not t["significant (CL vs UN)"]
     assert t["S_DH - S_UN"] > 0 and t["p (DH vs UN)"] < 0.05 / 3 and t["significant (DH vs UN)"]
 
 
 def test_sensitivity_curve_reads_the_roc_vertically():
-    from mcdetect.evaluate import sensitivity_curve
+    from mcdetect.evaluation.metrics import sensitivity_curve
 
     rng = np.random.default_rng(11)
     neg = np.round(rng.normal(0, 1, 300), 1)
@@ -153,7 +151,7 @@ def _two_class(rng, n_pos, n_neg, shift=1.0):
 def test_fast_resamples_equal_weighted_s_of_the_same_plain_weights(monkeypatch, unit, small_top):
     """Each fast resample gives exactly S and s(grid) of its own weights applied to every
     sample; a top set shrunk to bN + 1 forces the full-order fallback often."""
-    from mcdetect import evaluate
+    from mcdetect.evaluation import bootstrap as evaluate
 
     if small_top:
         monkeypatch.setattr(evaluate, "_top_size", lambda n, b, by_unit: int(b * n) + 1)
@@ -181,7 +179,7 @@ def test_fast_resamples_equal_weighted_s_of_the_same_plain_weights(monkeypatch, 
             pos, neg = v[labels == 1], v[labels == 0]
             expected = weighted_mean_sensitivity(pos, neg, pw, nw, a, b)
             assert out[k][0] == pytest.approx(expected, abs=1e-12)
-            from mcdetect.evaluate import sensitivity_curve
+            from mcdetect.evaluation.metrics import sensitivity_curve
             np.testing.assert_allclose(out[k][1], sensitivity_curve(pos, neg, grid, pw, nw))
     assert (fallbacks > 0) == small_top
 
@@ -191,7 +189,7 @@ def test_fast_bootstrap_draws_the_plain_bootstrap_distribution():
     multinomial weights on every sample: the same distribution (two-sample KS)."""
     from scipy.stats import ks_2samp
 
-    from mcdetect.evaluate import paired_bootstrap
+    from mcdetect.evaluation.bootstrap import paired_bootstrap
 
     rng = np.random.default_rng(2)
     labels, s1 = _two_class(rng, 60, 20_000)
@@ -208,7 +206,7 @@ def test_fast_bootstrap_draws_the_plain_bootstrap_distribution():
 
 
 def test_resamples_are_paired_and_do_not_depend_on_the_number_of_workers():
-    from mcdetect.evaluate import paired_bootstrap
+    from mcdetect.evaluation.bootstrap import paired_bootstrap
 
     rng = np.random.default_rng(8)
     labels, s1 = _two_class(rng, 50, 4000)
@@ -230,7 +228,7 @@ def test_equally_good_models_give_uniform_p_values():
     datasets the paired p-values spread uniformly, so 'significant' comes at the nominal rate."""
     from scipy.stats import kstest
 
-    from mcdetect.evaluate import paired_bootstrap, paired_p_value
+    from mcdetect.evaluation.bootstrap import paired_bootstrap, paired_p_value
 
     rng = np.random.default_rng(12)
     p_values = []

@@ -4,16 +4,13 @@ both the log and the console, an unexpected error with its traceback in the log.
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
-
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def _job(tmp_path, body):
     script = tmp_path / "job.py"
     body = textwrap.indent(textwrap.dedent(body).strip(), "    ")
     script.write_text(
-        f"import os, sys\nsys.path.insert(0, {str(SRC)!r})\nfrom mcdetect.logs import run\n\n"
+        f"import os\nfrom mcdetect.logs import run\n\n"
         f"def main(log):\n{body}\n\nrun(main, {str(tmp_path / 'job.log')!r})\n"
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)

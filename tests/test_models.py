@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from mcdetect.evaluate import mean_sensitivity
-from mcdetect.models import CaffeLRN, CaffeSGD, build_model, margin
-from mcdetect.patches import SampleTableWriter, image_seed, sample_image
-from mcdetect.shards import fold_parts, write_fold
-from mcdetect.train import combined_stats, learning_rate, predict, train, validation_metrics
+from mcdetect.cnn.models import CaffeLRN, CaffeSGD, build_model, margin
+from mcdetect.cnn.predict import predict
+from mcdetect.cnn.streams import combined_stats, fold_parts
+from mcdetect.cnn.train import learning_rate, train, validation_metrics
+from mcdetect.evaluation.metrics import mean_sensitivity
+from mcdetect.patches.samples import SampleTableWriter, image_seed, sample_image
+from mcdetect.patches.shards import write_fold
 
 HP = {"epochs": 2, "batch": 32, "base_lr": 0.01, "lr_gamma": 0.1, "lr_step_epochs": 1,
       "momentum": 0.9, "weight_decay": 5e-4, "dropout": 0.5}
@@ -260,7 +262,7 @@ def test_model_code_uses_keras_ops_only():
     it (numpy only builds the LRN's constant band matrix)."""
     import ast
 
-    import mcdetect.models as models
+    import mcdetect.cnn.models as models
 
     tree = ast.parse(open(models.__file__).read())
     imported = set()

@@ -8,8 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from mcdetect.patches import SampleTableWriter, extract, image_seed, sample_image
-from mcdetect.shards import _dihedral, eval_dataset, train_dataset, write_shards
+from mcdetect.cnn.streams import _dihedral, eval_dataset, train_dataset
+from mcdetect.patches.samples import SampleTableWriter, extract, image_seed, sample_image
+from mcdetect.patches.shards import write_shards
 
 SIZE = 12
 
@@ -180,3 +181,18 @@ def test_summary_counts_border_drops(tmp_path):
     assert s.dropped_border == 2
     np.testing.assert_array_equal(s.positives, [[20, 20], [34, 34]])
     assert len(s.negatives) == 5
+
+
+def test_a_record_has_the_same_bytes_whatever_the_hash_seed():
+    """Protobuf writes a map in hash order unless asked not to: the shards' bytes must depend on
+    their data only, so one study run twice gives byte-identical files."""
+    import subprocess
+    import sys
+
+    code = ("import hashlib, numpy as np\nfrom mcdetect.patches.shards import _example\n"
+            "print(hashlib.sha1(_example(np.arange(288, dtype=np.uint16).reshape(2, 12, 12), "
+            "np.array([0, 1], np.uint8), np.arange(2))).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={"PYTHONHASHSEED": str(seed), "PATH": "/usr/bin:/bin"},
+                              check=True).stdout.strip() for seed in (1, 2, 3)}
+    assert len(digests) == 1

@@ -8,8 +8,8 @@ from skimage.exposure import equalize_adapthist
 
 from mcdetect.data.synthetic import SyntheticConfig, generate_image
 from mcdetect.imageio import load_image, load_mask, save_image, save_mask
-from mcdetect.mask import breast_mask
-from mcdetect.preprocess import (
+from mcdetect.preprocessing.mask import breast_mask
+from mcdetect.preprocessing.variants import (
     apply_variant,
     clahe,
     dehaze,

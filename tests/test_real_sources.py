@@ -15,11 +15,12 @@ from mcdetect.data.dicom import read_mammogram
 from mcdetect.data.folds import folds_from_file
 from mcdetect.data.inbreast import import_inbreast, read_osirix_xml
 from mcdetect.data.layout import LayoutError, require_trainable, source_file_list
-from mcdetect.data.manifest import build_manifest, build_regions, validate_dataset
+from mcdetect.data.manifest import build_manifest, build_regions
 from mcdetect.data.mini_mias import read_mini_mias
 from mcdetect.data.regions import inside_region
 from mcdetect.data.sources import DatasetError, read_annotations
 from mcdetect.data.synthetic import write_dicom
+from mcdetect.data.validate import validate_dataset
 
 ROWS, COLS = 300, 240  # source pixels at 0.07 mm -> 210 x 168 at 0.1 mm
 
@@ -442,7 +443,7 @@ def test_odd_files_are_reported_per_file_never_without_their_name(tmp_path, monk
     assert (sx, sy) == (pytest.approx(mcs.loc[0, "x"], abs=0.3),
                         pytest.approx(mcs.loc[0, "y"], abs=0.3))
 
-    import mcdetect.data.manifest as manifest
+    import mcdetect.data.validate as manifest
 
     def boom(image):
         raise ValueError("something nobody expected")

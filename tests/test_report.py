@@ -2,7 +2,9 @@
 
 import pandas as pd
 
-from mcdetect.report import (
+from mcdetect.design import StudyDesign
+from mcdetect.evaluation.study import table3_note
+from mcdetect.reporting.tables import (
     PAPER,
     convergence_table,
     dataset_table,
@@ -11,12 +13,13 @@ from mcdetect.report import (
     gains_table,
     scale_table,
     summary_markdown,
-    table3_note,
     table3_with_paper,
     training_summary,
     write_html,
 )
 
+PAPER_DESIGN = StudyDesign.build(["raw", "clahe", "dehaze"], {"raw": "UN", "clahe": "CL",
+                                  "dehaze": "DH"}, "raw", [], ["alexnet", "vgg"])
 BOOT = {"unit": "image", "n_boot": 200, "seed": 17, "a": 1e-6, "b": 0.1, "n_negatives": 2400,
         "min_fpr": 1 / 2400, "a_below_resolution": True}
 
@@ -73,7 +76,7 @@ def test_convergence_detectors_gains_and_findings_read_their_inputs():
                         "p (DH vs UN)": 0.002, "significant (DH vs UN)": True,
                         "S_DH - S_CL": 3.0, "p (DH vs CL)": 0.01,
                         "significant (DH vs CL)": True}])
-    text = findings(t3, gains, convergence_table(logs))
+    text = findings(t3, gains, convergence_table(logs), PAPER_DESIGN)
     assert "1 of 3 trainings reached a plateau" in text
     assert "1 of 2 (CNN, variant) pairs" in text and "alexnet on raw (-1.00 points" in text
     assert "DH - UN = +4.00 points (p = 0.002, significant)" in text
@@ -103,16 +106,16 @@ def test_scale_and_table3_sit_beside_the_paper(tmp_path):
                         "p (DH vs UN)": 0.001, "significant (DH vs UN)": True,
                         "S_DH - S_CL": 3.0, "p (DH vs CL)": 0.01,
                         "significant (DH vs CL)": True}])
-    both = table3_with_paper(t3).set_index("source")
-    assert both.loc["paper", "S_DH"] == f"{PAPER['table3']['vgg']['S_DH']:.2f}"
+    both = table3_with_paper(t3, PAPER_DESIGN).set_index("source")
+    assert both.loc["paper", "S_DH"] == f"{PAPER['table3']['vgg']['dehaze']:.2f}"
     assert both.loc["this run", "S_DH - S_UN"] == "+5.00 (p = 0.001) *"
     assert both.loc["this run", "S_CL - S_UN"] == "+2.00 (p = 0.03)"
-    note = table3_note(BOOT)
+    note = table3_note(BOOT, PAPER_DESIGN.m)
     assert "by image" in note and "below it s is the sensitivity at FPR 0" in note
     write_html(tmp_path / "t.html", "Table 3", both.reset_index(), note)
     html = (tmp_path / "t.html").read_text()
     assert html.count("<tr") == 3 and "<style>" in html and "Bonferroni" in html
-    md = summary_markdown(dataset, scale.reset_index(), both.reset_index(), note, BOOT)
+    md = summary_markdown(dataset, scale.reset_index(), both.reset_index(), note, BOOT, m=3)
     assert "## Dataset per fold" in md and "| fold 0 |" in md
 
 

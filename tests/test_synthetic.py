@@ -15,8 +15,8 @@ from mcdetect.data.synthetic import (
     power_law_field,
     synthesize,
 )
-from mcdetect.mask import breast_mask
-from mcdetect.preprocess import dehaze, normalise
+from mcdetect.preprocessing.mask import breast_mask
+from mcdetect.preprocessing.variants import dehaze, normalise
 
 CFG = SyntheticConfig(rows=768, cols=640, patients=4)
 
@@ -267,7 +267,7 @@ def test_patch_means_do_not_give_mcs_away_on_the_default_dataset():
     """The brightness cue alone: patch-mean AUC of annotated MCs against breast positions at
     least 1 mm away stays below 0.65 on the default dataset's generator (first 8 patients)."""
     from mcdetect.data.synthetic import _patch_means
-    from mcdetect.evaluate import auc
+    from mcdetect.evaluation.metrics import auc
 
     cfg = SyntheticConfig(patients=8)
     pos, neg = [], []

@@ -6,8 +6,9 @@ import pytest
 
 from conftest import breast_like, spot_image
 from mcdetect.data.folds import assign_folds, assign_validation, check_folds
-from mcdetect.data.manifest import build_manifest, validate_dataset
+from mcdetect.data.manifest import build_manifest
 from mcdetect.data.sources import DatasetError, read_annotations
+from mcdetect.data.validate import validate_dataset
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""Non-learned microcalcification detectors, scored on exactly the samples the CNNs score.
+"""Baselines stage: non-learned microcalcification detectors, scored on exactly the samples the
+CNNs score.
 
 A claim that a CNN detects MCs needs a simple comparison: if a one-line filter ranks the same
 patches as well, the net has learned nothing beyond it. Each detector gives one score per sample
 (higher = more MC-like) from **the same 12x12 patch the CNN sees**, nothing beyond it
-(``mcdetect.patches`` conventions: the sample at (x, y) is ``image[y-6:y+6, x-6:x+6]``; its four
-central pixels are the patch's rows and columns 5-6):
+(``mcdetect.patches.samples`` conventions: the sample at (x, y) is
+``image[y-6:y+6, x-6:x+6]``; its four central pixels are the patch's rows and columns 5-6):
 
 ``mean``
     mean of the patch: the brightness cue alone.
@@ -94,7 +95,7 @@ def patch_scores(patches: np.ndarray) -> dict[str, np.ndarray]:
 
 def score_image(image: np.ndarray, xy: np.ndarray, size: int = 12) -> dict[str, np.ndarray]:
     """Every baseline's scores of the samples at integer positions ``xy`` (n, 2) of one image."""
-    from mcdetect.patches import extract
+    from mcdetect.patches.samples import extract
 
     xy = np.asarray(xy, dtype=np.int64).reshape(-1, 2)
     return patch_scores(extract(np.asarray(image), xy, size))
@@ -108,7 +109,7 @@ def score_samples(sample_table, image_path, out_path, size: int = 12, log=print)
     import pyarrow.parquet as pq
 
     from mcdetect.imageio import load_image
-    from mcdetect.patches import iter_image_samples
+    from mcdetect.patches.samples import iter_image_samples
 
     parts = []
     items = list(iter_image_samples(sample_table))

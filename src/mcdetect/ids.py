@@ -1,5 +1,5 @@
-"""Pseudonyms (workflow stage: dataset): keyed, stable ids for images and patients, so that no
-file name or patient identifier has to leave the project."""
+"""Pseudonyms, for the dataset stage: keyed, stable ids for images and patients, so that no file
+name or patient identifier has to leave the project."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Preprocessed images on disk: 16-bit greyscale PNG (lossless, zlib-compressed, any viewer).
+"""Preprocessed images on disk (written by the preprocessing stage, read by every later one): 16-bit
+greyscale PNG (lossless, zlib-compressed, any viewer).
 
 A float image in [0, 1] is stored as ``round(I * 65535)``; :func:`load_image` returns
 ``value / 65535``. The stored integers round-trip exactly; the float quantisation step, 1.5e-5, is

@@ -1,4 +1,4 @@
-"""Logging for workflow scripts: to the rule's log file and to the console.
+"""Logging for the workflow scripts of every stage: to the rule's log file and to the console.
 
 What native libraries write straight to the process's standard error (TensorFlow's oneDNN and
 absl start-up lines, OpenCV warnings) goes to the job's log file only, so the console shows the

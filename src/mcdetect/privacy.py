@@ -1,5 +1,5 @@
-"""What may leave the project: ``results/`` holds pseudonyms only; what names source files lives in
-``private/`` (never to be shared).
+"""Privacy, for the dataset and reporting stages -- what may leave the project: ``results/`` holds
+pseudonyms only; what names source files lives in ``private/`` (never to be shared).
 
 Snakemake's HTML report documents every rule with its input files, so a report written straight
 from the workflow names the source DICOMs, their folders and the annotation file. ``scrub``
@@ -21,8 +21,6 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-
-from mcdetect.data.layout import SOURCES_MAP
 
 __all__ = ["replacements", "scrub", "scrub_file", "config_paths"]
 
@@ -74,7 +72,7 @@ def scrub(text: str, table: dict[str, str]) -> str:
     return text
 
 
-def scrub_file(src, dst, sources=SOURCES_MAP, configfiles=()) -> dict[str, str]:
+def scrub_file(src, dst, sources, configfiles=()) -> dict[str, str]:
     """Write the shareable copy ``dst`` of the report ``src``; returns the replacement table."""
     table = replacements(pd.read_csv(sources, sep="\t", keep_default_na=False),
                          config_paths(configfiles))
@@ -88,7 +86,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src", help="the report as Snakemake wrote it (keep it private)")
     parser.add_argument("dst", help="the shareable copy")
-    parser.add_argument("--sources", default=SOURCES_MAP, help="the private map of sources")
+    parser.add_argument("--sources", required=True,
+                        help="the private map of sources (the workflow writes private/sources.tsv)")
     parser.add_argument("--configfile", nargs="*", default=["config.yaml"],
                         help="the configuration files of the run, in order")
     args = parser.parse_args(argv)

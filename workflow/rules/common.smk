@@ -1,25 +1,44 @@
-# Helpers shared by the rules: config validation, data-source layout, per-rule config slices.
-import sys
-from pathlib import Path
+# Helpers shared by the rules: config validation, the study design, where results go, data-source
+# layout and the input functions. The mcdetect package is installed (make venv; the conda envs
+# install it from this repository).
+import hashlib
+import json
+import os
 
+import pandas as pd
 from snakemake.utils import validate
 
-sys.path.insert(0, str(Path(workflow.current_basedir).parents[1] / "src"))  # the package
-import pandas as pd
-
 from mcdetect.data.layout import (
-    SYNTHETIC_DIR,
-    image_id,
-    source_annotations,
+    INBREAST_SPACING_MM,
+    inbreast_layout,
+    inbreast_xml_files,
     source_dicom_dir,
     source_file_list,
     synthetic_files,
 )
+from mcdetect.design import StudyDesign
+from mcdetect.ids import image_id
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]
 SYNTHETIC = DATASET["source"] == "synthetic"
+# The comparison design (variants, labels, reference, comparisons, CNNs): checked here, so a design
+# that cannot reach the tables stops the workflow before any job, naming the config key.
+DESIGN = StudyDesign.from_config(config)
+
+# Where the study writes what is not a shareable result: the synthetic DICOMs (fake patient data)
+# and, never to be shared, what names source files (their names often carry patient identifiers).
+SYNTHETIC_DIR = "data/synthetic"
+PRIVATE_DIR = "private"
+SOURCES_MAP = f"{PRIVATE_DIR}/sources.tsv"  # pseudonymous image id -> source file, status, problem
+IMPORT_DIR = f"{PRIVATE_DIR}/import"  # a release's own annotations, converted to the generic layout
+IMPORT_OUTPUTS = {
+    "mcs": f"{IMPORT_DIR}/mcs.csv",
+    "metadata": f"{IMPORT_DIR}/images.tsv",
+    "regions": f"{IMPORT_DIR}/regions.tsv",
+    "summary": f"{IMPORT_DIR}/summary.json",
+}
 
 
 def dicom_dir():
@@ -28,8 +47,32 @@ def dicom_dir():
 
 
 def annotations_csv():
-    """CSV of MC centres of the configured source (generic layout, see mcdetect.data.sources)."""
-    return f"{SYNTHETIC_DIR}/mcs.csv" if SYNTHETIC else source_annotations(DATASET)
+    """CSV of MC centres of the configured source (generic layout, see mcdetect.data.sources):
+    the synthetic one, INbreast's converted by its import rule, or the configured file."""
+    if SYNTHETIC:
+        return f"{SYNTHETIC_DIR}/mcs.csv"
+    return IMPORT_OUTPUTS["mcs"] if DATASET["source"] == "inbreast" else DATASET["annotations"]
+
+
+def import_outputs(*names, prefix=""):
+    """Named outputs of the source's import rule (INbreast), for rule inputs; empty for sources
+    without one, so that their jobs keep the inputs and params they had (no spurious rerun)."""
+    if DATASET["source"] != "inbreast":
+        return {}
+    return {f"{prefix}{name}": IMPORT_OUTPUTS[name] for name in names or IMPORT_OUTPUTS}
+
+
+def source_params():
+    """Validation params specific to the source (INbreast: its nominal spacing); else none."""
+    return {"expected_spacing_mm": INBREAST_SPACING_MM} if DATASET["source"] == "inbreast" else {}
+
+
+def folds_inputs():
+    """The split file of folds.from_file as a named input, with the private map of source files
+    that its file names are matched against, when one is configured."""
+    if not config["folds"].get("from_file"):
+        return {}
+    return {"from_file": config["folds"]["from_file"], "sources": SOURCES_MAP}
 
 
 def source_files():
@@ -58,12 +101,13 @@ def reader_params():
 # only that file's jobs.
 IMAGE_SOURCE = {image_id(DATASET["pseudonym_key"], src): f"{dicom_dir()}/{src}" for src in SOURCES}
 PREPROCESS = config["preprocess"]
-VARIANTS = PREPROCESS["variants"]
+VARIANTS = list(DESIGN.variants)
+ARCHS = list(DESIGN.archs)
 
 
 wildcard_constraints:
     image="img-[0-9a-f]{10}",
-    variant="|".join(["raw", "dehaze", "dehaze_guided", "clahe"]),
+    variant="|".join(VARIANTS),
 
 
 def dicom_of(wildcards):
@@ -115,13 +159,30 @@ def training_shards(wildcards):
 def checkpoint_dir(wildcards):
     """Resumable-training checkpoints, outside the declared outputs (Snakemake never deletes
     them), keyed by the training parameters so that a changed parameter starts afresh (and, inside,
-    by a fingerprint of the training data: mcdetect.train)."""
-    import hashlib
-    import json
-
+    by a fingerprint of the training data: mcdetect.cnn.train)."""
     key = json.dumps(
         [config["train"][wildcards.arch], config["train"]["seed"], config["train"]["select"]],
         sort_keys=True,
     )
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return f"results/checkpoints/{wildcards.variant}_{wildcards.arch}_fold{wildcards.fold}/{digest}"
+
+
+def preprocessed(variant):
+    """Input function: the preprocessed images of ``variant`` (the wildcard when None), every valid
+    image in source order."""
+
+    def images(wildcards):
+        v = variant or wildcards.variant
+        return [f"results/preprocessed/{v}/{i}.png" for i in valid_images()]
+
+    return images
+
+
+def training_logs(wildcards=None):
+    """Per-epoch logs of every training, in the order of TRAINING_KEYS."""
+    return [f"results/training/{v}/{a}/fold{f}.tsv" for v, a, f in TRAINING_KEYS]
+
+
+# Every model of the study: (variant, arch, held-out fold).
+TRAINING_KEYS = [(v, a, f) for v in VARIANTS for a in ARCHS for f in FOLDS]

@@ -1,15 +1,6 @@
 # Dataset stage: synthesize (default source) or import (INbreast) -> validate -> manifest -> folds.
 # Sources with an import step (INbreast) get its outputs as extra inputs; the others keep the
-# inputs, params and outputs they had (see mcdetect.data.layout.import_outputs).
-from mcdetect.data.layout import (
-    IMPORT_OUTPUTS,
-    SOURCES_MAP,
-    folds_inputs,
-    import_outputs,
-    inbreast_layout,
-    inbreast_xml_files,
-    source_params,
-)
+# inputs, params and outputs they had (import_outputs in common.smk).
 
 
 rule synthesize:
@@ -24,6 +15,7 @@ rule synthesize:
         "../../envs/dataset.yaml"
     params:
         synthetic=config["synthetic"],
+        dicom_dir=lambda w, output: f"{os.path.dirname(output.mcs)}/dicom",
     script:
         "../scripts/synthesize.py"
 
@@ -48,7 +40,7 @@ rule import_inbreast:
 
 checkpoint validate:
     input:
-        **import_outputs(DATASET, "metadata"),
+        **import_outputs("metadata"),
         dicoms=source_paths(),
         annotations=annotations_csv(),
     output:
@@ -62,7 +54,7 @@ checkpoint validate:
     threads: 4
     params:
         **reader_params(),
-        **source_params(DATASET),
+        **source_params(),
         sources=SOURCES,
         on_bad_image=DATASET["on_bad_image"],
     script:
@@ -71,14 +63,14 @@ checkpoint validate:
 
 rule manifest:
     input:
-        **import_outputs(DATASET, "regions", "summary", prefix="source_"),
+        **import_outputs("regions", "summary", prefix="source_"),
         dicoms=source_paths(),
         sources=SOURCES_MAP,
         validation="results/dataset/validation.tsv",
         excluded="results/dataset/excluded.tsv",
         annotations=annotations_csv(),
     output:
-        **({"regions": "results/dataset/regions.tsv"} if import_outputs(DATASET) else {}),
+        **({"regions": "results/dataset/regions.tsv"} if import_outputs() else {}),
         images="results/dataset/images.tsv",
         mcs="results/dataset/mcs.tsv",
         summary_json="results/dataset/summary.json",
@@ -96,7 +88,7 @@ rule manifest:
 
 rule folds:
     input:
-        **folds_inputs(config["folds"]),
+        **folds_inputs(),
         images="results/dataset/images.tsv",
     output:
         folds="results/dataset/folds.tsv",

@@ -1,16 +1,12 @@
 # Evaluation: held-out scores of all folds pooled per (variant, arch), the baselines' scores of the
 # same samples, exact mean sensitivity, one paired bootstrap over every model, Table 3, the CNNs'
-# gains over the best baseline, and S per fold.
-EVAL_VARIANTS = ["raw", "clahe", "dehaze"]
-PREDICTION_KEYS = [
-    (v, a, f) for v in EVAL_VARIANTS for a in config["train"]["architectures"] for f in FOLDS
-]
+# gains over the best baseline, and S per fold; every variant and CNN of the study design.
 
 
 rule evaluate:
     input:
-        predictions=[f"results/predictions/{v}/{a}/fold{f}.parquet" for v, a, f in PREDICTION_KEYS],
-        baselines=expand("results/baselines/{variant}.parquet", variant=EVAL_VARIANTS),
+        predictions=[f"results/predictions/{v}/{a}/fold{f}.parquet" for v, a, f in TRAINING_KEYS],
+        baselines=expand("results/baselines/{variant}.parquet", variant=VARIANTS),
         samples="results/patches/samples.parquet",
         folds="results/dataset/folds.tsv",
     output:
@@ -32,9 +28,8 @@ rule evaluate:
         "../../envs/report.yaml"
     threads: 2
     params:
-        archs=config["train"]["architectures"],
-        variants=EVAL_VARIANTS,
-        prediction_keys=PREDICTION_KEYS,
+        design=DESIGN.as_dict(),
+        prediction_keys=TRAINING_KEYS,
         evaluation=config["evaluation"],
     script:
         "../scripts/evaluate.py"

@@ -16,6 +16,7 @@ rule samples:
         "../../envs/dataset.yaml"
     params:
         patches=config["patches"],
+        image_ids=lambda w: valid_images(),
     script:
         "../scripts/samples.py"
 
@@ -23,11 +24,7 @@ rule samples:
 rule shards:
     input:
         samples="results/patches/samples.parquet",
-        images=lambda w: expand(
-            "results/preprocessed/{variant}/{image}.png",
-            variant=w.variant,
-            image=valid_images(),
-        ),
+        images=preprocessed(None),
     output:
         shards=directory("results/shards/{variant}/fold{fold}"),
     log:
@@ -38,6 +35,8 @@ rule shards:
     params:
         size=config["patches"]["size"],
         shards=config["shards"],
+        fold=lambda w: int(w.fold),
+        image_ids=lambda w: valid_images(),
     script:
         "../scripts/shards.py"
 
@@ -45,11 +44,7 @@ rule shards:
 rule baselines:
     input:
         samples="results/patches/samples.parquet",
-        images=lambda w: expand(
-            "results/preprocessed/{variant}/{image}.png",
-            variant=w.variant,
-            image=valid_images(),
-        ),
+        images=preprocessed(None),
     output:
         scores="results/baselines/{variant}.parquet",
     log:
@@ -58,5 +53,6 @@ rule baselines:
         "../../envs/dataset.yaml"
     params:
         size=config["patches"]["size"],
+        image_ids=lambda w: valid_images(),
     script:
         "../scripts/baselines.py"

@@ -14,7 +14,9 @@ rule preprocess_raw:
         "../../envs/dataset.yaml"
     params:
         spacing_mm=DATASET["spacing_mm"],
+        variant_name="raw",
         variant={},
+        image_id=lambda w: w.image,
         normalise=PREPROCESS["normalise"],
         png_compression=PREPROCESS["png_compression"],
     script:
@@ -34,7 +36,9 @@ rule preprocess:
         "../../envs/dataset.yaml"
     params:
         spacing_mm=DATASET["spacing_mm"],
+        variant_name=lambda w: w.variant,
         variant=lambda w: variant_params(w.variant),
+        image_id=lambda w: w.image,
         normalise=PREPROCESS["normalise"],
         png_compression=PREPROCESS["png_compression"],
     script:
@@ -43,9 +47,7 @@ rule preprocess:
 
 rule figures:
     input:
-        raw=lambda w: f"results/preprocessed/raw/{example_image()}.png",
-        dehaze=lambda w: f"results/preprocessed/dehaze/{example_image()}.png",
-        clahe=lambda w: f"results/preprocessed/clahe/{example_image()}.png",
+        images=lambda w: [f"results/preprocessed/{v}/{example_image()}.png" for v in VARIANTS],
         mask=lambda w: f"results/masks/{example_image()}.png",
         mcs="results/dataset/mcs.tsv",
     output:
@@ -65,8 +67,8 @@ rule figures:
         "../../envs/report.yaml"
     params:
         image=lambda w: example_image(),
+        variants=VARIANTS,
         omegas=config["figures"]["omegas"],
-        dehaze=PREPROCESS["dehaze"],
-        clahe=PREPROCESS["clahe"],
+        variant_params={v: variant_params(v) for v in VARIANTS},
     script:
         "../scripts/figures.py"

@@ -1,9 +1,6 @@
 # Report: the tables of the study (dataset, scale, Table 3, every detector beside the baselines,
 # per-fold S, convergence of every training) for `snakemake --report`, and a Markdown summary.
 # Figures are registered by the rules that draw them.
-TRAINING_KEYS = [
-    (v, a, f) for v in EVAL_VARIANTS for a in config["train"]["architectures"] for f in FOLDS
-]
 
 
 rule report:
@@ -15,7 +12,7 @@ rule report:
         per_model="results/evaluation/mean_sensitivity.tsv",
         gains="results/evaluation/cnn_vs_baselines.tsv",
         per_fold="results/evaluation/per_fold.tsv",
-        training=[f"results/training/{v}/{a}/fold{f}.tsv" for v, a, f in TRAINING_KEYS],
+        training=training_logs(),
     output:
         summary="results/report/summary.md",
         dataset_csv="results/report/dataset.csv",
@@ -59,9 +56,8 @@ rule report:
     conda:
         "../../envs/report.yaml"
     params:
+        design=DESIGN.as_dict(),
         training_keys=TRAINING_KEYS,
-        archs=config["train"]["architectures"],
         train=config["train"],
-        variants=EVAL_VARIANTS,
     script:
         "../scripts/report.py"

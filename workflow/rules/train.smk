@@ -18,11 +18,13 @@ rule train:
     log:
         "logs/train/{variant}_{arch}_fold{fold}.log",
     wildcard_constraints:
-        arch="alexnet|vgg",
+        arch="|".join(ARCHS),
     conda:
         "../../envs/tensorflow.yaml"
     threads: 2
     params:
+        arch=lambda w: w.arch,
+        title=lambda w: f"{w.arch}-like, {w.variant}, held-out fold {w.fold}",
         hp=lambda w: config["train"][w.arch],
         seed=config["train"]["seed"],
         mixed_precision=config["train"]["mixed_precision"],
@@ -43,7 +45,7 @@ rule predict:
     log:
         "logs/predict/{variant}_{arch}_fold{fold}.log",
     wildcard_constraints:
-        arch="alexnet|vgg",
+        arch="|".join(ARCHS),
     conda:
         "../../envs/tensorflow.yaml"
     threads: 2

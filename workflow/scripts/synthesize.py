@@ -1,24 +1,14 @@
 """Rule synthesize: write the embedded synthetic DICOM dataset and its MC-centre CSV."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-
-from mcdetect.data.synthetic import SyntheticConfig, synthesize
+from mcdetect.data.synthetic import synthesize
 from mcdetect.logs import run
 
 
 def main(log):
-    cfg = SyntheticConfig.from_dict(snakemake.params.synthetic)
-    summary = synthesize(
-        cfg,
-        out_dir=Path(snakemake.output.dicoms[0]).parent,
-        annotations_csv=snakemake.output.mcs,
-        all_mcs_csv=snakemake.output.all_mcs,
-        summary_json=snakemake.output.summary,
-        log=log.info,
-    )
+    out = snakemake.output
+    summary = synthesize(snakemake.params.synthetic, out_dir=snakemake.params.dicom_dir,
+                         annotations_csv=out.mcs, all_mcs_csv=out.all_mcs,
+                         summary_json=out.summary, log=log.info)
     log.info("synthetic dataset: %s", summary)
 
 

@@ -1,4 +1,5 @@
-"""CBIS-DDSM: full mammograms and calcification *regions* (ROI masks), for evaluation only.
+"""Dataset stage, CBIS-DDSM: full mammograms and calcification *regions* (ROI masks), for evaluation
+only.
 
 CBIS-DDSM outlines each calcification finding with a mask (a cluster envelope), not individual MCs,
 so the patch CNNs cannot be trained on it (``mcdetect.data.layout.require_trainable``); the regions
@@ -32,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from mcdetect.data.dicom import MammogramError, read_header, read_mammogram, read_pixels
-from mcdetect.data.layout import image_id, pseudonym
 from mcdetect.data.regions import REGION_COLUMNS, mask_regions, regions_to_canonical
 from mcdetect.data.sources import READER_SKIP_HINT, DatasetError, raise_or_exclude
+from mcdetect.ids import image_id, pseudonym
 
 __all__ = ["read_case_table", "classify_roi_files", "read_cbis_ddsm", "NOMINAL_SPACING_MM",
            "TRAINABLE"]

@@ -1,7 +1,7 @@
-"""The one mammogram reader every data source goes through.
+"""Dataset stage: the one mammogram reader every data source goes through.
 
-``read_header`` reads the tags only (cheap); ``read_mammogram`` decodes the pixels as well and returns
-the image in the study's canonical form:
+``read_header`` reads the tags only (cheap); ``read_mammogram`` decodes the pixels as well and
+returns the image in the study's canonical form:
 
 1. modality rescale (Rescale Slope/Intercept or a Modality LUT), never VOI (display only);
 2. normalised to [0, 1] by the *stored bit range* (``2**BitsStored - 1`` through the modality LUT),
@@ -161,9 +161,9 @@ def needs_flip(laterality: str, orientation, horizontal_flip: str | None) -> boo
 
     PatientOrientation's first value is the patient direction of increasing column index: 'A'
     (towards the nipple) means the chest wall is on the left already, 'P' means it is on the right.
-    Without it, the DICOM display convention is used: a right breast has its chest wall on the right,
-    inverted when FieldOfViewHorizontalFlip is YES. Returns None when neither is known (the caller
-    then decides from the image).
+    Without it, the DICOM display convention is used: a right breast has its chest wall on the
+    right, inverted when FieldOfViewHorizontalFlip is YES. Returns None when neither is known (the
+    caller then decides from the image).
     """
     if orientation is not None and len(orientation) >= 1:
         first = str(orientation[0]).upper()
@@ -196,7 +196,9 @@ def _dcmread(path, stop_before_pixels: bool):
     except FileNotFoundError:
         raise MammogramError(path, "file not found") from None
     except Exception as exc:  # truncated headers and other malformed files
-        raise MammogramError(path, f"unreadable DICOM header ({type(exc).__name__}: {exc})") from exc
+        raise MammogramError(
+            path, f"unreadable DICOM header ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _header(ds, path, target_spacing_mm, pseudonym_key, default_spacing_mm=None):
@@ -289,14 +291,18 @@ def _pixel_array(ds, path) -> np.ndarray:
             warnings.simplefilter("ignore")
             raw = ds.pixel_array
     except ValueError as exc:  # truncated pixel data
-        raise MammogramError(path, f"pixel data cannot be decoded, file truncated? ({exc})") from exc
+        raise MammogramError(
+            path, f"pixel data cannot be decoded, file truncated? ({exc})"
+        ) from exc
     except (RuntimeError, NotImplementedError) as exc:  # missing codec, unknown syntax
         syntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID", "")
         raise MammogramError(
             path, f"pixel data cannot be decoded (transfer syntax {syntax}): {exc}"
         ) from exc
     except Exception as exc:
-        raise MammogramError(path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})")
+        raise MammogramError(
+            path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})"
+        ) from exc
     if raw.ndim != 2:
         raise MammogramError(path, f"pixel array has shape {raw.shape}, expected 2-D")
     return raw

@@ -1,5 +1,6 @@
-"""Patient-level K-fold split, stratified by MC presence, seeded; or a published split read from
-a file (``folds.from_file``), checked the same way: no patient in more than one fold."""
+"""Dataset stage: the patient-level K-fold split, stratified by MC presence, seeded; or a published
+split read from a file (``folds.from_file``), checked the same way: no patient in more than one
+fold."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from mcdetect.data.sources import DatasetError
 
-__all__ = ["assign_folds", "assign_validation", "check_folds", "folds_from_file",
+__all__ = ["write_folds", "assign_folds", "assign_validation", "check_folds", "folds_from_file",
            "read_folds_file"]
 
 _ID_COLUMNS = ("image_id", "file", "filename", "file_name", "file name", "source", "image")
@@ -186,3 +187,27 @@ def folds_from_file(images: pd.DataFrame, path, k: int) -> pd.DataFrame:
         raise DatasetError(f"{path}: fold(s) {', '.join(map(str, empty))} have no image of "
                            f"the manifest")
     return out[["image_id", "patient_id", "fold", "n_mcs"]].reset_index(drop=True)
+
+
+def write_folds(images_tsv, out_tsv, *, k: int, seed: int, validation_fraction: float,
+                from_file=None, sources_tsv=None, log) -> pd.DataFrame:
+    """Rule folds: patient-level folds of the manifest's images (or those of a published split,
+    ``from_file``, matched by file name too through the private map of sources), each with its
+    validation share, written to ``out_tsv``."""
+    images = pd.read_csv(images_tsv, sep="\t", keep_default_na=False)
+    if from_file:
+        sources = pd.read_csv(sources_tsv, sep="\t", keep_default_na=False)
+        named = images.merge(sources[["image_id", "source"]], on="image_id", how="left")
+        folds = folds_from_file(named, from_file, k=k)
+        log.info("folds read from %s", from_file)
+    else:
+        folds = assign_folds(images, k=k, seed=seed)
+    folds = assign_validation(folds, validation_fraction, seed=seed)
+    folds.to_csv(out_tsv, sep="\t", index=False)
+    per_fold = folds.groupby("fold").agg(
+        images=("image_id", "size"), patients=("patient_id", "nunique"),
+        images_with_mcs=("n_mcs", lambda s: int((s > 0).sum())), mcs=("n_mcs", "sum"),
+        validation_images=("validation", "sum"),
+    )
+    log.info("folds:\n%s", per_fold.to_string())
+    return folds

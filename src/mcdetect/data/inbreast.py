@@ -1,4 +1,5 @@
-"""INbreast release -> the study's generic layout (DICOM folder + CSV of MC centres).
+"""Dataset stage: an INbreast release -> the study's generic layout (DICOM folder + CSV of MC
+centres).
 
 Release folder (``dataset.path``)::
 
@@ -38,11 +39,12 @@ from xml.parsers.expat import ExpatError
 import numpy as np
 import pandas as pd
 
-from mcdetect.data.layout import INBREAST_SPACING_MM, inbreast_layout, pseudonym
+from mcdetect.data.layout import INBREAST_SPACING_MM, inbreast_layout
 from mcdetect.data.regions import inside_region, polygon_region, regions_table
 from mcdetect.data.sources import ANNOTATION_COLUMNS, DatasetError
+from mcdetect.ids import pseudonym
 
-__all__ = [
+__all__ = ["import_release",
     "INBREAST_SPACING_MM",
     "read_osirix_xml",
     "read_inbreast_csv",
@@ -173,6 +175,50 @@ def _cluster_of(mcs, clusters) -> list[int]:
     return list(ids)
 
 
+def _image_facts(row, name: dict):
+    """Patient, where it came from (csv, file_name, dicom), laterality, view and problems of one
+    image, from its INbreast.csv row (None when it has none) and its parsed file name."""
+    problems = []
+    patient = row["patient"] if row is not None else ""
+    if patient.lower() not in _NO_VALUE:
+        source = "csv"
+    elif name["patient"]:
+        patient, source = name["patient"], "file_name"
+    else:
+        patient, source = "", "dicom"
+    lat = row["laterality"] if row is not None and row["laterality"] in ("L", "R") else ""
+    if lat and name["laterality"] and lat != name["laterality"]:
+        problems.append(f"laterality {lat} in INbreast.csv but {name['laterality']} in the "
+                        f"file name")
+    lat = lat or name["laterality"]
+    view = (row["view"] if row is not None else "") or name["view"]
+    return patient, source, lat, view, problems
+
+
+def _summary(dicom_files, mcs, meta, images_with_xml: int, cluster_count: int, skipped,
+             patient_from, xml_without_dicom: list, csv_rows_without_dicom: int,
+             images_in_csv: int) -> dict:
+    """The counts an import found."""
+    patients = meta["patient_id"].where(meta["patient_id"] != "", "file:" + meta["file"])
+    return {
+        "dataset": "inbreast",
+        "images": len(dicom_files),
+        "patients": int(patients.nunique()),
+        "images_with_xml": images_with_xml,
+        "images_without_xml": len(dicom_files) - images_with_xml,
+        "images_with_mcs": int(mcs["file"].nunique()),
+        "mcs": len(mcs),
+        "mcs_in_cluster_outlines": int((mcs["cluster_id"] >= 0).sum()),
+        "cluster_outlines": cluster_count,
+        "skipped_rois": dict(sorted(skipped.items())),
+        "patient_from": dict(sorted(patient_from.items())),
+        "xml_without_dicom": xml_without_dicom,
+        "csv_rows_without_dicom": int(csv_rows_without_dicom),
+        "images_not_in_csv": int(len(dicom_files) - images_in_csv),
+        "images_with_problems": int((meta["problem"] != "").sum()),
+    }
+
+
 def import_inbreast(root, dicom_files, pseudonym_key: str):
     """Convert the annotations of an INbreast release; the DICOMs are only named, not read.
 
@@ -196,21 +242,8 @@ def import_inbreast(root, dicom_files, pseudonym_key: str):
         row = by_key.loc[key] if key in by_key.index else None
         if row is not None:
             used_csv.add(key)
-        problems = []
-        patient = row["patient"] if row is not None else ""
-        if patient.lower() not in _NO_VALUE:
-            source = "csv"
-        elif name["patient"]:
-            patient, source = name["patient"], "file_name"
-        else:
-            patient, source = "", "dicom"
+        patient, source, lat, view, problems = _image_facts(row, name)
         patient_from[source] += 1
-        lat = row["laterality"] if row is not None and row["laterality"] in ("L", "R") else ""
-        if lat and name["laterality"] and lat != name["laterality"]:
-            problems.append(f"laterality {lat} in INbreast.csv but {name['laterality']} in the "
-                            f"file name")
-        lat = lat or name["laterality"]
-        view = (row["view"] if row is not None else "") or name["view"]
         xml = xml_of.get(key)
         if xml is not None:
             used_xml.add(key)
@@ -236,24 +269,9 @@ def import_inbreast(root, dicom_files, pseudonym_key: str):
     mcs = pd.DataFrame(mc_rows, columns=ANNOTATION_COLUMNS)
     meta = pd.DataFrame(meta_rows, columns=METADATA_COLUMNS)
     regions = regions_table(region_rows)
-    patients = meta["patient_id"].where(meta["patient_id"] != "", "file:" + meta["file"])
-    summary = {
-        "dataset": "inbreast",
-        "images": len(dicom_files),
-        "patients": int(patients.nunique()),
-        "images_with_xml": images_with_xml,
-        "images_without_xml": len(dicom_files) - images_with_xml,
-        "images_with_mcs": int(mcs["file"].nunique()),
-        "mcs": len(mcs),
-        "mcs_in_cluster_outlines": int((mcs["cluster_id"] >= 0).sum()),
-        "cluster_outlines": cluster_count,
-        "skipped_rois": dict(sorted(skipped.items())),
-        "patient_from": dict(sorted(patient_from.items())),
-        "xml_without_dicom": sorted(set(xml_of) - used_xml),
-        "csv_rows_without_dicom": int(len(set(csv["key"]) - used_csv)),
-        "images_not_in_csv": int(len(dicom_files) - len(used_csv)),
-        "images_with_problems": int((meta["problem"] != "").sum()),
-    }
+    summary = _summary(dicom_files, mcs, meta, images_with_xml, cluster_count, skipped,
+                       patient_from, sorted(set(xml_of) - used_xml),
+                       len(set(csv["key"]) - used_csv), len(used_csv))
     return mcs, meta, regions, summary
 
 
@@ -263,3 +281,18 @@ def write_import(out: dict, mcs, meta, regions, summary) -> None:
     meta.to_csv(out["metadata"], sep="\t", index=False)
     regions.to_csv(out["regions"], sep="\t", index=False)
     Path(out["summary"]).write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def import_release(path, sources, pseudonym_key: str, out: dict, log) -> dict:
+    """Rule import_inbreast: convert the release's annotations and write them (``out``: mcs,
+    metadata, regions, summary); every file with a problem is named in the log (``log``: a
+    ``logging.Logger``), which stays outside results/. Returns the counts found."""
+    mcs, meta, regions, summary = import_inbreast(path, sources, pseudonym_key)
+    write_import(out, mcs, meta, regions, summary)
+    for file, problem in zip(meta["file"], meta["problem"], strict=True):
+        if problem:
+            log.warning("%s: %s", file, problem)
+    log.info("INbreast import: %s", {k: v for k, v in summary.items() if k != "xml_without_dicom"})
+    if summary["xml_without_dicom"]:
+        log.warning("XML without a DICOM (ignored): %s", ", ".join(summary["xml_without_dicom"]))
+    return summary

@@ -1,48 +1,29 @@
-"""File layout of the data sources; pure Python, so the Snakefile can import it at parse time
-without the study's heavy dependencies (the conda route runs Snakemake in a bare env)."""
+"""Dataset stage: the file layout of the data sources (which files a source holds, known before any
+job runs); pure Python with light imports, so the workflow calls it at parse time without loading
+the study's heavy dependencies. Where the workflow writes its results is the workflow's business
+(workflow/rules/common.smk)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from mcdetect.errors import MCDetectError
-from mcdetect.ids import image_id, pseudonym
 
 __all__ = [
+    "synthetic_plan",
     "synthetic_files",
     "list_source_files",
-    "pseudonym",
-    "image_id",
-    "SYNTHETIC_DIR",
-    "PRIVATE_DIR",
-    "SOURCES_MAP",
-    "IMPORT_DIR",
     "TRAINABLE_SOURCES",
     "EVALUATION_ONLY_SOURCES",
+    "LayoutError",
     "require_trainable",
     "source_dicom_dir",
     "source_file_list",
-    "source_annotations",
     "inbreast_layout",
     "inbreast_xml_files",
-    "import_outputs",
-    "source_params",
-    "folds_inputs",
     "INBREAST_SPACING_MM",
 ]
 
-SYNTHETIC_DIR = "data/synthetic"  # outside results/: the synthetic DICOMs carry fake patient data
-# Outside results/, never to be shared: what names source files, whose names and folders often
-# carry patient identifiers. results/ holds pseudonyms only.
-PRIVATE_DIR = "private"
-SOURCES_MAP = f"{PRIVATE_DIR}/sources.tsv"  # pseudonymous image id -> source file, status, problem
-IMPORT_DIR = f"{PRIVATE_DIR}/import"  # a release's own annotations, converted to the generic layout
-IMPORT_OUTPUTS = {
-    "mcs": f"{IMPORT_DIR}/mcs.csv",
-    "metadata": f"{IMPORT_DIR}/images.tsv",
-    "regions": f"{IMPORT_DIR}/regions.tsv",
-    "summary": f"{IMPORT_DIR}/summary.json",
-}
 INBREAST_SPACING_MM = 0.07  # nominal; the reader uses the header's, validate checks it against this
 
 # Sources with individual MC centres, on which the patch CNNs can be trained, and sources whose
@@ -133,37 +114,7 @@ def source_file_list(dataset: dict) -> list[str]:
     return list_source_files(source_dicom_dir(dataset), dataset.get("pattern", "**/*.dcm"))
 
 
-def source_annotations(dataset: dict) -> str:
-    """CSV of MC centres (generic layout) of a non-synthetic source: the configured one, or the
-    conversion of the release's own annotations written by the import rule."""
-    require_trainable(dataset["source"])
-    if dataset["source"] == "inbreast":
-        return f"{IMPORT_DIR}/mcs.csv"
-    return dataset["annotations"]
-
-
 def inbreast_xml_files(path) -> list[str]:
     """The OsiriX plists of an INbreast release (``AllXML/*.xml``), sorted."""
     xml_dir = Path(inbreast_layout(path)["xml_dir"])
     return sorted(str(p) for p in xml_dir.iterdir() if p.suffix.lower() == ".xml")
-
-
-def import_outputs(dataset: dict, *names, prefix: str = "") -> dict:
-    """Named outputs of the source's import rule (INbreast), for rule inputs; empty for sources
-    without one, so that their jobs keep the inputs and params they had (no spurious rerun)."""
-    if dataset["source"] != "inbreast":
-        return {}
-    return {f"{prefix}{name}": IMPORT_OUTPUTS[name] for name in names or IMPORT_OUTPUTS}
-
-
-def source_params(dataset: dict) -> dict:
-    """Validation params specific to the source (INbreast: its nominal spacing); else none."""
-    return {"expected_spacing_mm": INBREAST_SPACING_MM} if dataset["source"] == "inbreast" else {}
-
-
-def folds_inputs(folds: dict) -> dict:
-    """The split file of ``folds.from_file`` as a named input, with the private map of source
-    files that its file names are matched against, when one is configured."""
-    if not folds.get("from_file"):
-        return {}
-    return {"from_file": folds["from_file"], "sources": SOURCES_MAP}

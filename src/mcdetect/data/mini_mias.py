@@ -1,4 +1,5 @@
-"""mini-MIAS: 322 digitised-film mammograms and cluster *circles*, for evaluation only.
+"""Dataset stage, mini-MIAS: 322 digitised-film mammograms and cluster *circles*, for evaluation
+only.
 
 ``Info.txt`` rows: ``ref tissue class [severity x y radius]``, e.g. ``mdb209 G CALC M 647 503 87``;
 CALC rows give a cluster's centre and radius, not individual MCs, so the patch CNNs cannot be
@@ -38,10 +39,10 @@ import numpy as np
 import pandas as pd
 
 from mcdetect.data.dicom import Mammogram, MammogramError, MammogramHeader, flip_from_image
-from mcdetect.data.layout import image_id, pseudonym
 from mcdetect.data.regions import REGION_COLUMNS, circle_region, regions_to_canonical
 from mcdetect.data.sources import READER_SKIP_HINT, DatasetError, raise_or_exclude
-from mcdetect.mask import breast_mask
+from mcdetect.ids import image_id, pseudonym
+from mcdetect.preprocessing.mask import breast_mask
 
 __all__ = ["read_pgm", "read_info", "read_mias_image", "read_mini_mias", "reader_summary",
            "laterality_of", "MIAS_SPACING_MM", "MIAS_SIZE", "TRAINABLE"]

@@ -1,4 +1,5 @@
-"""Region annotations: cluster outlines and other areas, as opposed to individual MC centres.
+"""Dataset stage: region annotations, cluster outlines and other areas, as opposed to individual MC
+centres.
 
 INbreast's 'Calcifications'/'Cluster' polygons, CBIS-DDSM's calcification masks and mini-MIAS's
 circles all become rows of one table, so that a whole-image detector can later be scored at the

@@ -1,4 +1,4 @@
-"""Data sources: where the DICOM files and the MC annotations of a dataset are.
+"""Dataset stage: the data sources, where the DICOM files and the MC annotations of a dataset are.
 
 Every source ends as the *generic* layout the rest of the study reads:
 
@@ -31,13 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcdetect.errors import MCDetectError
 from mcdetect.data.layout import (
     EVALUATION_ONLY_SOURCES,
     TRAINABLE_SOURCES,
-    LayoutError,
     require_trainable,
 )
+from mcdetect.errors import MCDetectError
 
 __all__ = [
     "DatasetError",

@@ -1,9 +1,10 @@
-"""Embedded synthetic dataset: raw ("FOR PROCESSING") digital mammograms with microcalcifications.
+"""Dataset stage: the embedded synthetic dataset, raw ("FOR PROCESSING") digital mammograms with
+microcalcifications.
 
 Image formation, per pixel of 0.1 mm (canonical orientation: chest wall left, nipple right):
 
-* breast outline: a half super-ellipse against the chest wall (CC), or a tilted one with a triangular
-  pectoral muscle in the upper corner (MLO); air outside;
+* breast outline: a half super-ellipse against the chest wall (CC), or a tilted one with a
+  triangular pectoral muscle in the upper corner (MLO); air outside;
 * compressed thickness ``T``: ``T0`` (40-70 mm) inside, rolling off towards the skin line as a half
   cylinder of radius ``T0 / 2`` (the compressed breast's rounded edge);
 * tissue: glandular fraction ``g`` from a power-law texture, ``P(f) ~ f^-beta`` (generator beta
@@ -117,8 +118,10 @@ class SyntheticImage:
     stored: np.ndarray  # uint16 as written to DICOM (mirrored for R)
     laterality: str
     view: str
-    mcs: list[dict]  # x, y in stored pixel coordinates, diameter_mm, cluster_id, contrast, cnr, gland
-    truth: dict = field(default_factory=dict)  # canonical maps: mask, gland, thickness, expected_adu
+    # x, y in stored pixel coordinates, diameter_mm, cluster_id, contrast, cnr, gland
+    mcs: list[dict]
+    # canonical maps: mask, gland, thickness, expected_adu
+    truth: dict = field(default_factory=dict)
 
 
 def image_plan(cfg: SyntheticConfig) -> list[dict]:
@@ -311,6 +314,93 @@ def annotated(cfg: SyntheticConfig, mc: dict) -> bool:
             and mc["diameter_mm"] >= cfg.annotate_min_diameter_mm)
 
 
+def _tissue(cfg: SyntheticConfig, view: str, rng, g_mean: float, thickness0: float) -> dict:
+    """The breast: outline, compressed thickness with a rounded edge of radius T0/2, glandular
+    fraction (power-law texture plus a smooth trend), attenuation and the transmission."""
+    sp = cfg.spacing_mm
+    mask, rho, pect, (a, b) = _geometry(cfg, view, rng)
+    rows, cols = mask.shape
+    band = min(0.45, (thickness0 / 2) / (min(a, b) * sp))
+    rho0 = 1.0 - band
+    t = np.clip((rho - rho0) / band, 0.0, 1.0)
+    thickness = np.where(mask, thickness0 * np.sqrt(np.clip(1.0 - t**2, 0.0, 1.0)), 0.0)
+
+    beta = rng.uniform(*cfg.beta)
+    tex = power_law_field((rows, cols), beta, rng, f_min=sp / 40.0)  # flat below 1/(40 mm)
+    # Smooth density gradient: denser behind the nipple, fattier towards the skin and chest wall.
+    trend = 0.12 * (np.exp(-(rho / 0.6) ** 2) - 0.5)
+    gland = np.clip(g_mean + 0.14 * tex + trend, 0.0, 1.0).astype(np.float32)
+    mu = (1.0 - gland) * MU_ADIPOSE + gland * MU_GLANDULAR
+    line = thickness * mu + pect * 0.5 * thickness0 * (MU_MUSCLE - mu)
+    return {"mask": mask, "pect": pect, "thickness": thickness, "beta": beta, "gland": gland,
+            "mu": mu, "transmission": np.exp(-line).astype(np.float64)}
+
+
+def _mc_transmission(cfg: SyntheticConfig, rng, mcs: list[dict], mu, gland) -> np.ndarray:
+    """The transmission of every MC (an ellipsoid of its excess attenuation over the tissue),
+    multiplied into one map; each MC records the glandular fraction under it."""
+    sp = cfg.spacing_mm
+    mc_trans = np.ones(mu.shape, np.float64)
+    for mc in mcs:
+        d_px = mc["diameter_mm"] / sp
+        elong = mc.pop("elongation", None) or rng.uniform(1.0, 1.8)
+        a_px = d_px / 2 * np.sqrt(elong)
+        b_px = d_px / 2 / np.sqrt(elong)
+        mu_mc = mc.pop("mu_per_mm", None) or rng.uniform(*cfg.mc_mu_per_mm)
+        theta = mc.pop("theta", None)
+        theta = rng.uniform(0, np.pi) if theta is None else theta
+        xi, yi = int(round(mc["x"])), int(round(mc["y"]))
+        excess = mu_mc - float(mu[yi, xi])
+        patch, x0, y0 = _render_mc(
+            mu.shape, mc["x"], mc["y"], a_px, b_px, theta, mc["diameter_mm"], excess,
+        )
+        h, w = patch.shape
+        mc_trans[y0:y0 + h, x0:x0 + w] *= patch
+        mc["gland"] = float(gland[yi, xi])
+    return mc_trans
+
+
+def _detector(cfg: SyntheticConfig, rng, tissue: dict, mc_trans, thickness0: float) -> dict:
+    """Exposure and detector: AEC, Poisson quanta, PSF, gain, electronic noise, 14 bits; with the
+    noiseless expectations (with and without the MCs) in ADU."""
+    transmission, thickness = tissue["transmission"], tissue["thickness"]
+    inside = tissue["mask"] & (thickness > 0.9 * thickness0)
+    n0 = cfg.target_quanta / float(np.median(transmission[inside]))
+    expected_quanta = n0 * transmission * mc_trans
+    quanta = rng.poisson(expected_quanta).astype(np.float32)
+    ksize = int(2 * np.ceil(4 * cfg.psf_sigma_px) + 1)
+
+    def psf(img):
+        return cv2.GaussianBlur(img, (ksize, ksize), cfg.psf_sigma_px,
+                                borderType=cv2.BORDER_REFLECT)
+
+    full = 2**cfg.bits_stored - 1
+    gain = cfg.air_level * full / n0  # ADU per quantum
+    adu = psf(quanta) * gain
+    adu += rng.normal(0.0, cfg.electronic_noise_adu, adu.shape).astype(np.float32)
+    return {"n0": n0, "adu": adu, "stored": np.clip(np.rint(adu), 0, full).astype(np.uint16),
+            "expected": psf(expected_quanta.astype(np.float32)) * gain,
+            "background": psf((n0 * transmission).astype(np.float32)) * gain}
+
+
+def _measure_mcs(cfg: SyntheticConfig, mcs: list[dict], det: dict) -> None:
+    """Per-MC contrast and contrast-to-noise from the noiseless expectations, and whether a
+    reader would annotate it (Rose's criterion, ``annotated``)."""
+    expected, background = det["expected"], det["background"]
+    noise = det["adu"] - expected
+    local_var = cv2.blur(noise * noise, (15, 15))
+    for mc in mcs:
+        r = int(np.ceil(mc["diameter_mm"] / cfg.spacing_mm / 2)) + 1
+        xi, yi = int(round(mc["x"])), int(round(mc["y"]))
+        sl = (slice(max(yi - r, 0), yi + r + 1), slice(max(xi - r, 0), xi + r + 1))
+        dip = background[sl] - expected[sl]
+        k = np.unravel_index(np.argmax(dip), dip.shape)
+        peak = float(dip[k])
+        mc["contrast"] = peak / float(background[sl][k])
+        mc["cnr"] = peak / float(np.sqrt(local_var[yi, xi]))
+        mc["annotated"] = annotated(cfg, mc)
+
+
 def generate_image(cfg: SyntheticConfig, index: int, laterality: str, view: str,
                    patient_rng_seed: int | None = None,
                    mcs: list[dict] | None = None) -> SyntheticImage:
@@ -326,94 +416,31 @@ def generate_image(cfg: SyntheticConfig, index: int, laterality: str, view: str,
     )
     g_mean = prng.uniform(0.12, 0.5)
     thickness0 = prng.uniform(*cfg.thickness_mm)
-    sp = cfg.spacing_mm
-
-    mask, rho, pect, (a, b) = _geometry(cfg, view, rng)
-    rows, cols = mask.shape
-    # Compressed thickness with a rounded edge of radius T0/2.
-    band = min(0.45, (thickness0 / 2) / (min(a, b) * sp))
-    rho0 = 1.0 - band
-    t = np.clip((rho - rho0) / band, 0.0, 1.0)
-    thickness = np.where(mask, thickness0 * np.sqrt(np.clip(1.0 - t**2, 0.0, 1.0)), 0.0)
-
-    beta = rng.uniform(*cfg.beta)
-    tex = power_law_field((rows, cols), beta, rng, f_min=sp / 40.0)  # flat below 1/(40 mm)
-    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
-    # Smooth density gradient: denser behind the nipple, fattier towards the skin and chest wall.
-    trend = 0.12 * (np.exp(-(rho / 0.6) ** 2) - 0.5)
-    gland = np.clip(g_mean + 0.14 * tex + trend, 0.0, 1.0).astype(np.float32)
-    mu = (1.0 - gland) * MU_ADIPOSE + gland * MU_GLANDULAR
-    line = thickness * mu + pect * 0.5 * thickness0 * (MU_MUSCLE - mu)
-    transmission = np.exp(-line).astype(np.float64)
+    tissue = _tissue(cfg, view, rng, g_mean, thickness0)
 
     # Microcalcifications (skip on the MC-free share of images).
     has_mcs = rng.random() >= cfg.mc_free_fraction
     if mcs is None:
-        mcs = _place_mcs(cfg, rng, mask, gland) if has_mcs else []
+        mcs = _place_mcs(cfg, rng, tissue["mask"], tissue["gland"]) if has_mcs else []
     else:
         mcs = [{"cluster_id": -1, **mc} for mc in mcs]
-    mc_trans = np.ones((rows, cols), np.float64)
-    for mc in mcs:
-        d_px = mc["diameter_mm"] / sp
-        elong = mc.pop("elongation", None) or rng.uniform(1.0, 1.8)
-        a_px = d_px / 2 * np.sqrt(elong)
-        b_px = d_px / 2 / np.sqrt(elong)
-        mu_mc = mc.pop("mu_per_mm", None) or rng.uniform(*cfg.mc_mu_per_mm)
-        theta = mc.pop("theta", None)
-        theta = rng.uniform(0, np.pi) if theta is None else theta
-        xi, yi = int(round(mc["x"])), int(round(mc["y"]))
-        excess = mu_mc - float(mu[yi, xi])
-        patch, x0, y0 = _render_mc(
-            (rows, cols), mc["x"], mc["y"], a_px, b_px, theta, mc["diameter_mm"], excess,
-        )
-        h, w = patch.shape
-        mc_trans[y0:y0 + h, x0:x0 + w] *= patch
-        mc["gland"] = float(gland[yi, xi])
-
-    # Detector: AEC, Poisson quanta, PSF, gain, electronic noise, 14 bits.
-    inside = mask & (thickness > 0.9 * thickness0)
-    n0 = cfg.target_quanta / float(np.median(transmission[inside]))
-    expected_quanta = n0 * transmission * mc_trans
-    quanta = rng.poisson(expected_quanta).astype(np.float32)
-    ksize = int(2 * np.ceil(4 * cfg.psf_sigma_px) + 1)
-
-    def psf(img):
-        return cv2.GaussianBlur(img, (ksize, ksize), cfg.psf_sigma_px,
-                                borderType=cv2.BORDER_REFLECT)
-
-    full = 2**cfg.bits_stored - 1
-    gain = cfg.air_level * full / n0  # ADU per quantum
-    adu = psf(quanta) * gain
-    adu += rng.normal(0.0, cfg.electronic_noise_adu, adu.shape).astype(np.float32)
-    stored = np.clip(np.rint(adu), 0, full).astype(np.uint16)
-
-    # Per-MC contrast and contrast-to-noise from the noiseless expectations.
-    expected = psf(expected_quanta.astype(np.float32)) * gain
-    background = psf((n0 * transmission).astype(np.float32)) * gain
-    noise = adu - expected
-    local_var = cv2.blur(noise * noise, (15, 15))
-    for mc in mcs:
-        r = int(np.ceil(mc["diameter_mm"] / sp / 2)) + 1
-        xi, yi = int(round(mc["x"])), int(round(mc["y"]))
-        sl = (slice(max(yi - r, 0), yi + r + 1), slice(max(xi - r, 0), xi + r + 1))
-        dip = background[sl] - expected[sl]
-        k = np.unravel_index(np.argmax(dip), dip.shape)
-        peak = float(dip[k])
-        mc["contrast"] = peak / float(background[sl][k])
-        mc["cnr"] = peak / float(np.sqrt(local_var[yi, xi]))
-        mc["annotated"] = annotated(cfg, mc)
+    mc_trans = _mc_transmission(cfg, rng, mcs, tissue["mu"], tissue["gland"])
+    det = _detector(cfg, rng, tissue, mc_trans, thickness0)
+    _measure_mcs(cfg, mcs, det)
 
     truth = {
-        "mask": mask,
-        "gland": gland,
-        "thickness": thickness,
-        "expected_adu": expected,
-        "pectoral": pect > 0,
-        "beta": beta,
-        "n0": n0,
+        "mask": tissue["mask"],
+        "gland": tissue["gland"],
+        "thickness": tissue["thickness"],
+        "expected_adu": det["expected"],
+        "pectoral": tissue["pect"] > 0,
+        "beta": tissue["beta"],
+        "n0": det["n0"],
     }
+    stored = det["stored"]
     if laterality == "R":  # a right breast is stored with its chest wall on the right
         stored = np.ascontiguousarray(stored[:, ::-1])
+        cols = stored.shape[1]
         for mc in mcs:
             mc["x"] = cols - 1 - mc["x"]
     return SyntheticImage(stored=stored, laterality=laterality, view=view, mcs=mcs, truth=truth)
@@ -505,12 +532,16 @@ def _orientation(laterality: str, view: str) -> list[str]:
     return ["A", "FR" if view == "MLO" else "R"]
 
 
-def synthesize(cfg: SyntheticConfig, out_dir, annotations_csv, summary_json=None, log=print,
-               all_mcs_csv=None):
+def synthesize(cfg: SyntheticConfig | dict, out_dir, annotations_csv, summary_json=None,
+               log=print, all_mcs_csv=None):
     """Write the whole synthetic dataset: DICOM files, the annotation CSV (generic format: the
     annotated MCs only), every planted MC with its ``annotated`` flag (``all_mcs_csv``, default
-    ``mcs_all.csv`` beside the annotations) and the summary."""
+    ``mcs_all.csv`` beside the annotations) and the summary. ``cfg``: a SyntheticConfig or the
+    config's ``synthetic`` section."""
     import pandas as pd
+
+    if isinstance(cfg, dict):
+        cfg = SyntheticConfig.from_dict(cfg)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -563,8 +594,9 @@ PATCH_MEAN_NEGATIVES = 200  # per image, for the patch-mean AUC of the summary
 def _patch_means(cfg: SyntheticConfig, img: SyntheticImage, index: int, size: int = 12):
     """Patch means (reader intensities, canonical orientation) at the annotated MCs and at
     ``PATCH_MEAN_NEGATIVES`` breast positions at least 1 mm from them, with the sample table's
-    conventions (``mcdetect.patches``): the simplest location/brightness cue of the dataset."""
-    from mcdetect.patches import extract, sample_image
+    conventions (``mcdetect.patches.samples``): the simplest location/brightness cue of the
+    dataset."""
+    from mcdetect.patches.samples import extract, sample_image
 
     i = 1.0 - img.stored.astype(np.float32) / (2**cfg.bits_stored - 1)
     xs = np.array([mc["x"] for mc in img.mcs if mc["annotated"]], dtype=float)
@@ -581,7 +613,7 @@ def _patch_means(cfg: SyntheticConfig, img: SyntheticImage, index: int, size: in
 
 
 def _auc(pos, neg) -> float:
-    from mcdetect.evaluate import auc
+    from mcdetect.evaluation.metrics import auc
 
     return auc(pos, neg) if len(pos) and len(neg) else float("nan")
 

@@ -1,5 +1,6 @@
-"""The sample table: which 12x12 patches the study uses, chosen once per image and shared by every
-preprocessing variant (so the variants are compared on exactly the same samples, a paired design).
+"""Patches stage: the sample table, which 12x12 patches the study uses, chosen once per image and
+shared by every preprocessing variant (so the variants are compared on exactly the same samples, a
+paired design).
 
 Conventions (``size`` = 12, ``h = size // 2`` = 6):
 
@@ -29,7 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["sample_image", "extract", "SampleTableWriter", "iter_image_samples", "SCHEMA"]
+__all__ = ["write_sample_table", "sample_image", "extract", "SampleTableWriter",
+           "iter_image_samples", "SCHEMA"]
 
 SCHEMA = pa.schema([
     ("sample_id", pa.int64()),
@@ -133,3 +135,48 @@ def iter_image_samples(path, fold: int | None = None, validation: bool | None = 
         if validation is not None and bool(table["validation"][0].as_py()) != validation:
             continue
         yield str(table["image_id"][0].as_py()), table
+
+
+def write_sample_table(masks: dict, mcs_tsv, folds_tsv, out_parquet, out_summary, *, size: int,
+                       negatives_per_image: int, exclusion_radius_px: float, seed: int,
+                       log):
+    """Rule samples: sample every image ({image_id: breast-mask PNG}, in order) and write the
+    sample table and its counts per fold (TSV). Returns the per-image counts."""
+    import pandas as pd
+
+    from mcdetect.imageio import load_mask
+
+    folds = pd.read_csv(folds_tsv, sep="\t").set_index("image_id")
+    mcs = pd.read_csv(mcs_tsv, sep="\t")
+    by_image = {k: g[["x", "y"]].to_numpy() for k, g in mcs.groupby("image_id")}
+    writer = SampleTableWriter(out_parquet)
+    rows = []
+    for k, (image_id, mask_path) in enumerate(masks.items()):
+        rng = np.random.default_rng(image_seed(seed, image_id))
+        s = sample_image(load_mask(mask_path), by_image.get(image_id, np.zeros((0, 2))),
+                         n_negatives=negatives_per_image, exclusion_radius=exclusion_radius_px,
+                         size=size, rng=rng)
+        fold, validation = int(folds.at[image_id, "fold"]), int(folds.at[image_id, "validation"])
+        writer.add(image_id, fold, s, validation=bool(validation))
+        rows.append({"image_id": image_id, "fold": fold, "validation": validation,
+                     "positives": len(s.positives),
+                     "negatives": len(s.negatives), "dropped_border": s.dropped_border})
+        if (k + 1) % max(1, len(masks) // 10) == 0:
+            log.info("%d/%d images sampled", k + 1, len(masks))
+    writer.close()
+    per_image = pd.DataFrame(rows)
+    summary = _fold_summary(per_image)
+    summary.to_csv(out_summary, sep="\t")
+    log.info("samples per fold:\n%s", summary.to_string())
+    return per_image
+
+
+def _fold_summary(per_image):
+    """Images, positives, negatives and border drops per fold, and the validation share's."""
+    summary = per_image.groupby("fold")[["positives", "negatives", "dropped_border"]].sum()
+    summary.insert(0, "images", per_image.groupby("fold").size())
+    val = per_image[per_image["validation"] == 1].groupby("fold")
+    summary["validation_images"] = val.size().reindex(summary.index, fill_value=0)
+    summary["validation_positives"] = val["positives"].sum().reindex(summary.index, fill_value=0)
+    summary["validation_negatives"] = val["negatives"].sum().reindex(summary.index, fill_value=0)
+    return summary

@@ -1,22 +1,5 @@
-"""Mean sensitivity (the paper's Eq. 16), computed exactly, and the paired stratified bootstrap.
-
-Sensitivity at false-positive fraction f, for an empirical ROC with N negatives and P positives:
-``s(f)`` is the highest sensitivity among operating points whose FPR is at most f. Sort the
-negatives' scores in descending order ``n_0 >= n_1 >= ...``; with ``m = floor(f N)`` the best such
-threshold lies just above ``n_m``, so ``s(f) = #{positives > n_m} / P`` (a positive tied with
-``n_m`` is missed). Below the smallest non-zero FPR the data can resolve, 1/N, s is the
-sensitivity at FPR 0 (m = 0).
-
-Read per positive instead: positive j is found exactly when ``m >= W_j``, W_j the number of
-negatives scoring at least as high as it. So s(f) = #{j : W_j <= f N} / P, a step function that
-changes only at the P points ``F_j = W_j / N``, and
-
-    S(a, b) = 1 / (ln b - ln a) * integral_a^b s(f) / f df
-            = 1 / (P (ln b - ln a)) * sum_j max(0, ln b - ln max(F_j, a)).
-
-No grid, no approximation: S needs only W_j, and only for positives with F_j < b, i.e. only the
-negatives above FPR b. With integer weights (a bootstrap resample: how often each sample was
-drawn) the same holds with weighted counts.
+"""Evaluation stage: the paired, class-stratified bootstrap of every model's S on the same
+resamples.
 
 The bootstrap draws the same resample for every model (paired), positives and negatives separately
 (class-stratified), with replacement, by unit: ``sample`` (the paper's protocol) or ``image`` /
@@ -34,99 +17,16 @@ from __future__ import annotations
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import pandas as pd
+from mcdetect.evaluation.metrics import (
+    _check_range,
+    _curve_from_counts,
+    _s_from_counts,
+)
 
-__all__ = [
-    "auc", "mean_sensitivity", "weighted_mean_sensitivity", "sensitivity_curve",
-    "bootstrap_weights", "resolution", "paired_bootstrap", "paired_p_value", "table3",
-    "pool_scores", "model_summary", "gains_over_baselines", "per_fold_summary",
-]
-
-
-def resolution(n_negatives: int, a: float) -> dict:
-    """Whether the lower bound a lies below the data's FPR resolution 1/N."""
-    return {"n_negatives": int(n_negatives), "min_fpr": 1.0 / n_negatives,
-            "a_below_resolution": bool(a < 1.0 / n_negatives)}
-
-
-def _check_range(a: float, b: float) -> None:
-    if not 0 < a < b <= 1:
-        raise ValueError(f"need 0 < a < b <= 1, got a={a}, b={b}")
-
-
-def _s_from_counts(w_j, pw, n_total, a, b) -> float:
-    """S(a, b) from each positive's weighted count W_j of negatives scoring >= it (inf: beyond
-    FPR b), its weight pw and the total negative weight."""
-    with np.errstate(divide="ignore"):
-        gain = np.log(b) - np.log(np.maximum(np.asarray(w_j, dtype=np.float64) / n_total, a))
-    return float(np.dot(pw, np.maximum(gain, 0.0)) / (pw.sum() * np.log(b / a)))
-
-
-def _curve_from_counts(w_j, pw, n_total, fprs) -> np.ndarray:
-    """s(f) = weighted share of positives with W_j <= f N; w_j must be non-decreasing."""
-    cum = np.r_[0.0, np.cumsum(pw, dtype=np.float64)]
-    found = np.searchsorted(w_j, np.floor(np.asarray(fprs) * n_total), side="right")
-    return cum[found] / cum[-1]
-
-
-def _counts(pos, neg, pos_w, neg_w):
-    """Positives in descending score order with their weights and W_j, and the total N."""
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
-    pos_w = np.ones(len(pos)) if pos_w is None else np.asarray(pos_w, dtype=np.float64)
-    neg_w = np.ones(len(neg)) if neg_w is None else np.asarray(neg_w, dtype=np.float64)
-    if neg_w.sum() <= 0 or pos_w.sum() <= 0:
-        raise ValueError("need at least one positive and one negative")
-    order = np.argsort(-neg, kind="stable")
-    cum = np.r_[0.0, np.cumsum(neg_w[order])]
-    p_order = np.argsort(-pos, kind="stable")
-    # r_j: negatives scoring >= p_j (a prefix of the descending order)
-    r = np.searchsorted(-neg[order], -pos[p_order], side="right")
-    return cum[r], pos_w[p_order], cum[-1]
-
-
-def auc(pos, neg) -> float:
-    """Area under the ROC curve: the probability that a positive scores above a negative, ties
-    counting one half (Mann-Whitney U / (P N)), from ranks in O((P + N) log(P + N))."""
-    pos = np.asarray(pos, dtype=np.float64).ravel()
-    neg = np.asarray(neg, dtype=np.float64).ravel()
-    if len(pos) == 0 or len(neg) == 0:
-        raise ValueError("need at least one positive and one negative")
-    both = np.concatenate([pos, neg])
-    order = np.argsort(both, kind="stable")
-    ranks = np.empty(len(both), dtype=np.float64)
-    sorted_vals = both[order]
-    # average ranks of ties (1-based)
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_vals)) + 1]
-    ends = np.r_[starts[1:], len(both)]
-    avg = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(avg, ends - starts)
-    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
-    return float(u / (len(pos) * len(neg)))
-
-
-def weighted_mean_sensitivity(pos: np.ndarray, neg: np.ndarray, pos_w=None, neg_w=None,
-                              a: float = 1e-6, b: float = 0.1) -> float:
-    """Exact S(a, b) of scores ``pos`` and ``neg`` with integer weights (None = all 1)."""
-    _check_range(a, b)
-    w_j, pw, n_total = _counts(pos, neg, pos_w, neg_w)
-    return _s_from_counts(w_j, pw, n_total, a, b)
-
-
-def mean_sensitivity(pos, neg, a: float = 1e-6, b: float = 0.1) -> float:
-    """Exact S(a, b) (Eq. 16) of positive and negative scores."""
-    return weighted_mean_sensitivity(pos, neg, None, None, a, b)
-
-
-def sensitivity_curve(pos, neg, fprs, pos_w=None, neg_w=None) -> np.ndarray:
-    """s(f) at the false-positive fractions ``fprs`` (the ROC read vertically)."""
-    w_j, pw, n_total = _counts(pos, neg, pos_w, neg_w)
-    return _curve_from_counts(w_j, pw, n_total, fprs)
+__all__ = ["bootstrap_weights", "paired_bootstrap", "paired_p_value"]
 
 
 def bootstrap_weights(labels: np.ndarray, units: np.ndarray | None, rng) -> np.ndarray:
@@ -365,113 +265,3 @@ def paired_p_value(boot_x: np.ndarray, boot_y: np.ndarray) -> float:
     below = (np.sum(d <= 0) + 1) / (len(d) + 1)
     above = (np.sum(d >= 0) + 1) / (len(d) + 1)
     return float(min(1.0, 2 * min(below, above)))
-
-
-def table3(result: dict, archs, alpha: float = 0.05, m: int = 3):
-    """The paper's Table 3: S_UN, S_CL, S_DH (percent, 95% CI) and the three differences with
-    two-sided paired p-values, Bonferroni-marked over m comparisons."""
-    import pandas as pd
-
-    rows = []
-    for arch in archs:
-        row = {"CNN": arch}
-        for short, variant in (("UN", "raw"), ("CL", "clahe"), ("DH", "dehaze")):
-            key = f"{variant}/{arch}"
-            lo, hi = np.percentile(result["boot"][key], [2.5, 97.5])
-            row[f"S_{short}"] = 100 * result["S"][key]
-            row[f"S_{short} 95% CI"] = f"{100 * lo:.2f}-{100 * hi:.2f}"
-        for x, y in (("CL", "UN"), ("DH", "UN"), ("DH", "CL")):
-            vx = {"UN": "raw", "CL": "clahe", "DH": "dehaze"}[x]
-            vy = {"UN": "raw", "CL": "clahe", "DH": "dehaze"}[y]
-            p = paired_p_value(result["boot"][f"{vx}/{arch}"], result["boot"][f"{vy}/{arch}"])
-            row[f"S_{x} - S_{y}"] = row[f"S_{x}"] - row[f"S_{y}"]
-            row[f"p ({x} vs {y})"] = p
-            row[f"significant ({x} vs {y})"] = bool(p < alpha / m)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def pool_scores(sample_ids: np.ndarray, tables: dict) -> dict:
-    """Each model's scores aligned with ``sample_ids`` (ascending): ``tables`` maps a model name to
-    one or more DataFrames of (sample_id, score), e.g. the held-out predictions of every fold.
-    Raises unless they cover every sample exactly once."""
-    import pandas as pd
-
-    pooled = {}
-    for name, parts in tables.items():
-        parts = parts if isinstance(parts, (list, tuple)) else [parts]
-        table = pd.concat(parts).sort_values("sample_id")
-        if not np.array_equal(table["sample_id"].to_numpy(), np.asarray(sample_ids)):
-            raise ValueError(f"{name}: the scores do not cover every sample exactly once")
-        pooled[name] = table["score"].to_numpy(np.float64)
-    return pooled
-
-
-def model_summary(result: dict, scores: dict, labels, kinds: dict) -> pd.DataFrame:
-    """One row per model: variant, method, kind (``cnn`` / ``baseline``), S in percent with its 95%
-    bootstrap CI, and the AUC. Model names are ``variant/method``; ``kinds`` maps a method to its
-    kind."""
-    import pandas as pd
-
-    labels = np.asarray(labels)
-    rows = []
-    for name in result["S"]:
-        variant, method = name.split("/", 1)
-        lo, hi = np.percentile(result["boot"][name], [2.5, 97.5])
-        s = np.asarray(scores[name])
-        rows.append({"model": name, "variant": variant, "method": method,
-                     "kind": kinds.get(method, "cnn"), "S": 100 * result["S"][name],
-                     "ci_low": 100 * lo, "ci_high": 100 * hi,
-                     "AUC": auc(s[labels == 1], s[labels == 0])})
-    return pd.DataFrame(rows)
-
-
-def gains_over_baselines(result: dict, variants, archs, baselines, alpha: float = 0.05):
-    """For every CNN and variant: the best baseline of that variant (highest S on the data as they
-    are), and the CNN's gain over it in S (percentage points) with its 95% paired-bootstrap CI and
-    two-sided p-value; ``beats`` when the whole CI lies above zero."""
-    import pandas as pd
-
-    rows = []
-    for variant in variants:
-        names = [f"{variant}/{b}" for b in baselines if f"{variant}/{b}" in result["S"]]
-        if not names:
-            continue
-        best = max(names, key=lambda k: result["S"][k])
-        for arch in archs:
-            cnn = f"{variant}/{arch}"
-            if cnn not in result["S"]:
-                continue
-            d = 100 * (np.asarray(result["boot"][cnn]) - np.asarray(result["boot"][best]))
-            lo, hi = np.percentile(d, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-            rows.append({"variant": variant, "CNN": arch, "best baseline": best.split("/", 1)[1],
-                         "S_CNN": 100 * result["S"][cnn], "S_baseline": 100 * result["S"][best],
-                         "gain": 100 * (result["S"][cnn] - result["S"][best]),
-                         "ci_low": lo, "ci_high": hi,
-                         "p": paired_p_value(result["boot"][cnn], result["boot"][best]),
-                         "beats": bool(lo > 0)})
-    return pd.DataFrame(rows)
-
-
-def per_fold_summary(scores: dict, labels, folds, units=None, *, n_boot: int, seed: int,
-                     a: float, b: float, workers: int = 1, log=print) -> pd.DataFrame:
-    """S (percent, 95% CI) and AUC of every model on each fold's samples alone (each fold its own
-    paired bootstrap, seeded from ``seed`` and the fold)."""
-    import pandas as pd
-
-    labels, folds = np.asarray(labels), np.asarray(folds)
-    rows = []
-    for fold in np.unique(folds):
-        sel = folds == fold
-        sub = {k: np.asarray(v)[sel] for k, v in scores.items()}
-        res = paired_bootstrap(sub, labels[sel], None if units is None else np.asarray(units)[sel],
-                               n_boot=n_boot, seed=[int(seed), int(fold)], a=a, b=b,
-                               workers=workers, log=log)
-        for name, s in sub.items():
-            lo, hi = np.percentile(res["boot"][name], [2.5, 97.5])
-            y = labels[sel]
-            rows.append({"model": name, "fold": int(fold), "S": 100 * res["S"][name],
-                         "ci_low": 100 * lo, "ci_high": 100 * hi,
-                         "AUC": auc(s[y == 1], s[y == 0]), "positives": int((y == 1).sum()),
-                         "negatives": int((y == 0).sum())})
-    return pd.DataFrame(rows)

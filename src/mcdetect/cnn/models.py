@@ -1,4 +1,5 @@
-"""The two CNNs of the paper (Tables 1-2) and the Caffe-style pieces they need, in Keras 3.
+"""CNN stage: the two CNNs of the paper (Tables 1-2) and the Caffe-style pieces they need, in
+Keras 3.
 
 Written with ``keras.ops`` only, so the same code runs under the TensorFlow (the workflow's
 default), JAX and PyTorch backends. Inputs are channels-last 12x12x1 patches. Where the tables'

@@ -1,5 +1,5 @@
-"""Contrast-limited adaptive histogram equalisation (CLAHE) in floating point, with the semantics of
-MATLAB's ``adapthisteq`` or of scikit-image's ``equalize_adapthist``.
+"""Preprocessing stage: contrast-limited adaptive histogram equalisation (CLAHE) in floating point,
+with the semantics of MATLAB's ``adapthisteq`` or of scikit-image's ``equalize_adapthist``.
 
 Both divide the image into a grid of tiles, build a histogram of ``nbins`` bins per tile, clip it
 at a limit and spread the clipped excess over the bins, map every bin through the tile's

@@ -1,4 +1,5 @@
-"""Report figures of the preprocessing stage (paper Figs. 1 and 2)."""
+"""Preprocessing stage: its figures (paper Figs. 1 and 2) -- the dehazing transform of the
+background, and one mammogram in every variant with close-ups of its densest MC group."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-__all__ = ["background_transform_figure", "dehazing_example_figure", "display_window"]
+__all__ = ["background_transform_figure", "dehazing_example_figure", "display_window",
+           "variant_title", "example_figures"]
 
 
 def background_transform_figure(path, omegas=(0.5, 0.7, 0.8, 0.9, 0.95, 0.99)) -> None:
@@ -43,8 +45,9 @@ def display_window(image: np.ndarray, mask: np.ndarray | None = None, lo=0.5, hi
 
 def dehazing_example_figure(path, images: dict, mask: np.ndarray, mcs_xy: np.ndarray,
                             box_px: int = 120, title: str = "") -> None:
-    """Fig. 2: a mammogram raw, dehazed and CLAHE-processed (top), with close-ups of the MC
-    cluster around the densest group of annotated MCs (bottom; MC centres marked by ticks)."""
+    """Fig. 2: a mammogram in every variant of ``images`` ({title: image}; the paper: raw, dehazed,
+    CLAHE) (top), with close-ups of the MC cluster around the densest group of annotated MCs
+    (bottom; MC centres marked by ticks)."""
     names = list(images)
     rows, cols = mask.shape
     centre = _densest(mcs_xy, box_px) if len(mcs_xy) else np.array([cols / 2, rows / 2])
@@ -87,36 +90,30 @@ def _densest(xy: np.ndarray, box: int) -> np.ndarray:
     return near.mean(axis=0)
 
 
-def average_roc_figure(path, grid: np.ndarray, curves: dict, a: float, b: float) -> None:
-    """Fig. 3: bootstrap-averaged ROC per CNN (one panel each), the three preprocessing variants
-    with their 95% bands, FPR on a log axis over [a, b]. ``curves[(arch, variant)]`` is the
-    (n_boot, len(grid)) array of resampled sensitivities."""
-    import pandas as pd
-    import seaborn as sns
+def variant_title(variant: str, params: dict) -> str:
+    """A variant's name with its parameters, for a figure panel."""
+    if variant.startswith("dehaze"):
+        w = params["window"]
+        extra = ", guided filter" if variant == "dehaze_guided" else ""
+        return f"{variant} (ω {params['omega']:g}, {w}x{w}{extra})"
+    if variant == "clahe":
+        return f"CLAHE (clip {params['clip_limit']:g}, {params['tiles'][0]}x{params['tiles'][1]})"
+    return variant
 
-    archs = sorted({arch for arch, _ in curves})
-    rows = []
-    for (arch, variant), c in curves.items():
-        lo, hi = np.percentile(c, [2.5, 97.5], axis=0)
-        rows += [{"CNN": arch, "variant": variant, "fpr": f, "sensitivity": m, "lo": l_, "hi": h}
-                 for f, m, l_, h in zip(grid, c.mean(axis=0), lo, hi, strict=True)]
-    df = pd.DataFrame(rows)
-    palette = {"raw": "0.45", "clahe": "tab:blue", "dehaze": "tab:red"}
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.6 * len(archs), 4.0), dpi=150,
-                             sharey=True, squeeze=False)
-    for ax, arch in zip(axes[0], archs, strict=True):
-        sub = df[df["CNN"] == arch]
-        sns.lineplot(data=sub, x="fpr", y="sensitivity", hue="variant", palette=palette, ax=ax,
-                     hue_order=[v for v in ("raw", "clahe", "dehaze") if v in set(sub.variant)])
-        for variant, g in sub.groupby("variant"):
-            ax.fill_between(g["fpr"], g["lo"], g["hi"], color=palette.get(variant, "k"),
-                            alpha=0.15, lw=0)
-        ax.set_xscale("log")
-        ax.set_xlim(a, b)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("false positive fraction")
-        ax.set_title(f"{arch}-like CNN", fontsize=10)
-    axes[0][0].set_ylabel("sensitivity (bootstrap mean, 95% band)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+
+def example_figures(fig1, fig2, image_id: str, images: dict, mask_png, mcs_tsv, *, omegas,
+                    variant_params: dict) -> int:
+    """Figs. 1 and 2 of the study: the background transform for ``omegas``, and the example image
+    ``image_id`` in every variant ({variant: PNG}). Returns the number of its annotated MCs."""
+    import pandas as pd
+
+    from mcdetect.imageio import load_image, load_mask
+
+    background_transform_figure(fig1, omegas)
+    mcs = pd.read_csv(mcs_tsv, sep="\t")
+    xy = mcs.loc[mcs["image_id"] == image_id, ["x", "y"]].to_numpy()
+    panels = {variant_title(v, variant_params.get(v, {})): load_image(png)
+              for v, png in images.items()}
+    dehazing_example_figure(fig2, panels, load_mask(mask_png), xy,
+                            title=f"{image_id}: {len(xy)} annotated MCs")
+    return len(xy)

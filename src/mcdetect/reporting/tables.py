@@ -1,5 +1,5 @@
-"""The study's tables for the report: dataset per fold, the run's scale next to the paper's, and
-Table 3 next to the paper's values; as CSV, Markdown and self-contained HTML."""
+"""Reporting stage: the study's tables for the report: dataset per fold, the run's scale next to the
+paper's, and Table 3 next to the paper's values; as CSV, Markdown and self-contained HTML."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["PAPER", "dataset_table", "scale_table", "table3_with_paper", "write_html",
-           "training_summary", "summary_markdown", "table3_note", "read_json",
+           "training_summary", "summary_markdown", "read_json",
            "detectors_table", "gains_table", "per_fold_table", "convergence_table", "findings",
            "PLATEAU_POINTS"]
 
@@ -27,9 +27,9 @@ PAPER = {
     "iterations_per_epoch": 844_297,
     "n_boot": 1000,
     "unit": "sample",
-    "table3": {
-        "alexnet": {"S_UN": 68.47, "S_CL": 69.64, "S_DH": 73.29},
-        "vgg": {"S_UN": 73.88, "S_CL": 73.07, "S_DH": 76.26},
+    "table3": {  # S per CNN and preprocessing variant
+        "alexnet": {"raw": 68.47, "clahe": 69.64, "dehaze": 73.29},
+        "vgg": {"raw": 73.88, "clahe": 73.07, "dehaze": 76.26},
     },
 }
 
@@ -120,22 +120,27 @@ def scale_table(dataset: pd.DataFrame, training: pd.DataFrame, bootstrap: dict,
     return table
 
 
-def table3_with_paper(t3: pd.DataFrame) -> pd.DataFrame:
-    """Table 3 of this run (S in percent, differences, p-values) beside the paper's rows."""
+def table3_with_paper(t3: pd.DataFrame, design) -> pd.DataFrame:
+    """Table 3 of this run (S in percent, differences, p-values) beside the paper's rows; a variant
+    or comparison the paper did not have is left empty in its row."""
     rows = []
     for _, r in t3.iterrows():
         arch = r["CNN"]
         paper = PAPER["table3"].get(arch)
         if paper:
-            row = {"CNN": arch, "source": "paper", **{k: f"{v:.2f}" for k, v in paper.items()}}
-            for x, y in (("CL", "UN"), ("DH", "UN"), ("DH", "CL")):
-                diff = paper[f"S_{x}"] - paper[f"S_{y}"]
-                row[f"S_{x} - S_{y}"] = f"{diff:+.2f} (p < 0.001)"
+            row = {"CNN": arch, "source": "paper"}
+            for v in design.variants:
+                row[f"S_{design.label(v)}"] = f"{paper[v]:.2f}" if v in paper else ""
+            for vx, vy in design.comparisons:
+                x, y = design.label(vx), design.label(vy)
+                row[f"S_{x} - S_{y}"] = (f"{paper[vx] - paper[vy]:+.2f} (p < 0.001)"
+                                         if vx in paper and vy in paper else "")
             rows.append(row)
         row = {"CNN": arch, "source": "this run"}
-        for s in ("UN", "CL", "DH"):
+        for v in design.variants:
+            s = design.label(v)
             row[f"S_{s}"] = f"{r[f'S_{s}']:.2f} ({r[f'S_{s} 95% CI']})"
-        for x, y in (("CL", "UN"), ("DH", "UN"), ("DH", "CL")):
+        for x, y in design.compared:
             p = r[f"p ({x} vs {y})"]
             mark = " *" if r[f"significant ({x} vs {y})"] else ""
             row[f"S_{x} - S_{y}"] = f"{r[f'S_{x} - S_{y}']:+.2f} (p = {p:.3g}){mark}"
@@ -158,7 +163,8 @@ def write_html(path, title: str, table: pd.DataFrame, note: str = "") -> None:
 
 
 def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFrame,
-                     table3_note: str, bootstrap: dict, *, detectors: pd.DataFrame | None = None,
+                     table3_note: str, bootstrap: dict, *, m: int,
+                     detectors: pd.DataFrame | None = None,
                      gains: pd.DataFrame | None = None, per_fold: pd.DataFrame | None = None,
                      convergence: pd.DataFrame | None = None, text: str = "") -> str:
     """The study in one Markdown page: what it shows, what ran, at what scale, Table 3, the
@@ -184,7 +190,7 @@ def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFram
         "## Table 3: mean sensitivity S (%) over FPR "
         f"[{bootstrap['a']:g}, {bootstrap['b']:g}], this run next to the paper\n\n"
         + t3.to_markdown(index=False) + "\n\n" + table3_note
-        + " `*`: significant after Bonferroni (m = 3).",
+        + f" `*`: significant after Bonferroni (m = {m}).",
         *extra,
         "Figures: results/figures/ (Fig. 1 dehazing transform, Fig. 2 example, Fig. 3 average "
         "ROC); training curves: results/training/; the full HTML report: "
@@ -263,7 +269,7 @@ def convergence_table(logs: dict, tolerance: float = PLATEAU_POINTS) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame) -> str:
+def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame, design) -> str:
     """What this run shows, in sentences computed from its own tables (no fixed claims)."""
     out = []
     plateaus = (convergence["plateau"] == "yes").sum()
@@ -279,23 +285,12 @@ def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame) -
                        for _, r in gains[~gains["beats"]].iterrows()) + "."))
     for _, r in t3.iterrows():
         parts = []
-        for x, y in (("CL", "UN"), ("DH", "UN"), ("DH", "CL")):
+        for x, y in design.compared:
             d, p = r[f"S_{x} - S_{y}"], r[f"p ({x} vs {y})"]
             sig = "significant" if r[f"significant ({x} vs {y})"] else "not significant"
             parts.append(f"{x} - {y} = {d:+.2f} points (p = {p:.3g}, {sig})")
         out.append(f"{r['CNN']}-like: " + "; ".join(parts) + ".")
     return " ".join(out)
-
-
-def table3_note(bootstrap: dict) -> str:
-    """How Table 3 was computed, from the evaluation's bootstrap.json."""
-    b = bootstrap
-    return (f"Mean sensitivity S in percent over FPR [{b['a']:g}, {b['b']:g}]; {b['n_boot']} "
-            f"paired, class-stratified bootstrap resamples by {b['unit']} (seed {b['seed']}); "
-            f"two-sided p-values, significant (Bonferroni, m = 3) if p < {0.05 / 3:.4f}. "
-            f"{b['n_negatives']:,} negatives: the smallest resolvable FPR is {b['min_fpr']:.2g}"
-            + (", above a: below it s is the sensitivity at FPR 0." if b["a_below_resolution"]
-               else "."))
 
 
 def read_json(path) -> dict:

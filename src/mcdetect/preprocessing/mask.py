@@ -1,4 +1,5 @@
-"""Breast mask: the breast (bright, attenuating) against the air (dark) of a canonical image."""
+"""Preprocessing stage: the breast mask, the breast (bright, attenuating) against the air (dark) of
+a canonical image (the dataset check uses it too, to place annotations inside the breast)."""
 
 from __future__ import annotations
 

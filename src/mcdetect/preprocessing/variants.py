@@ -1,8 +1,8 @@
-"""Preprocessing variants of a canonical mammogram.
+"""Preprocessing stage: the variants of a canonical mammogram.
 
 Input: the reader's canonical image (``mcdetect.data.dicom.read_mammogram``), float32 in [0, 1]
 by the stored bit range, attenuating structures bright, and the breast mask
-(``mcdetect.mask.breast_mask``).
+(``mcdetect.preprocessing.mask.breast_mask``).
 
 **Normalisation (one rule, shared by every variant), :func:`normalise`.** On a raw ("FOR
 PROCESSING") image the reader gives ``I = 1 - S`` with ``S`` the detector signal, linear in the
@@ -32,7 +32,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = [
+__all__ = ["preprocess_file",
     "VARIANTS", "normalise", "dehaze", "dehaze_guided", "guided_filter", "clahe", "apply_variant",
 ]
 
@@ -123,10 +123,10 @@ def dehaze_guided(image: np.ndarray, omega: float = 0.9, window: int = 11, radiu
 def clahe(image: np.ndarray, clip_limit: float = 0.01, tiles=(8, 8), nbins: int = 256,
           semantics: str = "matlab") -> np.ndarray:
     """CLAHE in floating point with MATLAB ``adapthisteq`` (default, the paper's tool) or
-    scikit-image ``equalize_adapthist`` semantics; see :mod:`mcdetect.clahe`. ``clip_limit`` is
-    the normalised clip limit (0.01), ``tiles`` the number of tiles (rows, cols) (8 x 8),
-    ``nbins`` the histogram bins (256). Output: float32 in [0, 1], not quantised."""
-    from mcdetect.clahe import clahe as _clahe
+    scikit-image ``equalize_adapthist`` semantics; see :mod:`mcdetect.preprocessing.clahe`.
+    ``clip_limit`` is the normalised clip limit (0.01), ``tiles`` the number of tiles (rows, cols)
+    (8 x 8), ``nbins`` the histogram bins (256). Output: float32 in [0, 1], not quantised."""
+    from mcdetect.preprocessing.clahe import clahe as _clahe
 
     return _clahe(image, clip_limit=clip_limit, tiles=tiles, nbins=nbins, semantics=semantics)
 
@@ -145,3 +145,31 @@ def apply_variant(image: np.ndarray, variant: str, params: dict | None = None) -
                      tiles=tuple(params.get("tiles", (8, 8))), nbins=params.get("nbins", 256),
                      semantics=params.get("semantics", "matlab"))
     raise ValueError(f"unknown preprocessing variant {variant!r}; known: {', '.join(VARIANTS)}")
+
+
+def preprocess_file(dicom, variant: str, params: dict, out_image, out_mask=None, *,
+                    spacing_mm: float, percentile: float, png_compression: int, name: str = "",
+                    log) -> np.ndarray:
+    """Rule preprocess: read one DICOM through the reader, normalise it inside its breast mask,
+    apply ``variant`` and write it as a 16-bit PNG (and the mask, when ``out_mask`` is given)."""
+    import time
+
+    from mcdetect.data.dicom import read_mammogram
+    from mcdetect.imageio import save_image, save_mask
+    from mcdetect.preprocessing.mask import breast_mask
+
+    start = time.perf_counter()
+    image = read_mammogram(dicom, spacing_mm).image
+    mask = breast_mask(image)
+    image = normalise(image, mask, percentile)
+    read = time.perf_counter()
+    out = apply_variant(image, variant, params)
+    done = time.perf_counter()
+    save_image(out_image, out, compression=png_compression)
+    if out_mask:
+        save_mask(out_mask, mask)
+        log.info("breast mask: %.1f%% of the image", 100 * mask.mean())
+    log.info("%s %s: %dx%d, read+normalise %.0f ms, %s %.1f ms, write %.0f ms, range [%.4f, %.4f]",
+             name, variant, *out.shape, 1e3 * (read - start), variant, 1e3 * (done - read),
+             1e3 * (time.perf_counter() - done), out.min(), out.max())
+    return out

@@ -1,0 +1,125 @@
+"""The study design, shared by every stage: the preprocessing variants compared, their short labels,
+the reference variant, the pairs tested (Bonferroni over their number) and the CNNs.
+
+Read from the config (``preprocess.variants``, ``study``, ``train.architectures``) and checked when
+the workflow is parsed, so a design that cannot reach the tables stops before any job runs, with a
+message naming the config key. The default is the paper's Table 3: unprocessed (UN), CLAHE (CL)
+and dehazed (DH) mammograms, the differences CL - UN, DH - UN and DH - CL, m = 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+from mcdetect.errors import MCDetectError
+
+__all__ = ["StudyDesign", "DesignError", "VARIANTS", "ARCHITECTURES"]
+
+VARIANTS = ("raw", "dehaze", "dehaze_guided", "clahe")  # preprocessing variants the workflow makes
+ARCHITECTURES = ("alexnet", "vgg")  # patch CNNs of mcdetect.cnn.models
+
+
+class DesignError(MCDetectError):
+    """A study design that cannot reach the tables; the message names the config key."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"config {key}: {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    """Which models exist and how they are compared.
+
+    ``comparisons`` holds pairs (x, y) of variants, each reported as S_x - S_y with a paired
+    two-sided p-value, significant when p < alpha / m, m the number of comparisons."""
+
+    variants: tuple[str, ...]
+    labels: dict
+    reference: str
+    comparisons: tuple[tuple[str, str], ...]
+    archs: tuple[str, ...]
+    alpha: float = 0.05
+
+    @property
+    def m(self) -> int:
+        """The Bonferroni factor: the number of comparisons."""
+        return len(self.comparisons)
+
+    def label(self, variant: str) -> str:
+        return self.labels[variant]
+
+    @property
+    def compared(self) -> list[tuple[str, str]]:
+        """The comparisons as label pairs, e.g. [("CL", "UN"), ...]."""
+        return [(self.labels[x], self.labels[y]) for x, y in self.comparisons]
+
+    @classmethod
+    def from_config(cls, config: dict) -> StudyDesign:
+        """The design of a (schema-validated) config; raises DesignError naming the key at fault."""
+        study = config.get("study", {})
+        variants = tuple(config["preprocess"]["variants"])
+        archs = tuple(config["train"]["architectures"])
+        return cls.build(variants, study.get("labels", {}), study.get("reference", "raw"),
+                         study.get("comparisons") or [], archs)
+
+    @classmethod
+    def build(cls, variants, labels, reference, comparisons, archs) -> StudyDesign:
+        """Check a design and fill in its defaults: with no comparisons given, every pair of
+        variants, the later one (in ``variants`` order, the reference first) minus the earlier."""
+        variants, archs = tuple(variants), tuple(archs)
+        if not variants:
+            raise DesignError("preprocess.variants", "no variant to compare")
+        for key, items, known in (("preprocess.variants", variants, VARIANTS),
+                                  ("train.architectures", archs, ARCHITECTURES)):
+            unknown = [v for v in items if v not in known]
+            if unknown:
+                raise DesignError(key, f"unknown {', '.join(unknown)} (known: {', '.join(known)})")
+            if len(set(items)) != len(items):
+                raise DesignError(key, "lists an entry twice")
+        if not archs:
+            raise DesignError("train.architectures", "no CNN to train")
+        missing = [v for v in variants if not labels.get(v)]
+        if missing:
+            raise DesignError("study.labels", f"no label for {', '.join(missing)}: every variant "
+                              "needs one to appear in the tables")
+        labels = {v: str(labels[v]) for v in variants}
+        if len(set(labels.values())) != len(labels):
+            raise DesignError("study.labels", f"two variants share a label ({labels})")
+        if reference not in variants:
+            raise DesignError("study.reference", f"{reference!r} is not one of preprocess.variants "
+                              f"({', '.join(variants)})")
+        if comparisons:
+            pairs = []
+            for pair in comparisons:
+                if len(pair) != 2:
+                    raise DesignError("study.comparisons", f"{pair!r} is not a pair [x, y]")
+                x, y = map(str, pair)
+                for v in (x, y):
+                    if v not in variants:
+                        raise DesignError("study.comparisons", f"[{x}, {y}] names {v!r}, which is "
+                                          f"not one of preprocess.variants ({', '.join(variants)})")
+                if x == y:
+                    raise DesignError("study.comparisons", f"[{x}, {y}] compares a variant with "
+                                      "itself")
+                if (x, y) in pairs or (y, x) in pairs:
+                    raise DesignError("study.comparisons", f"[{x}, {y}] is listed twice")
+                pairs.append((x, y))
+        else:
+            ordered = [reference, *[v for v in variants if v != reference]]
+            pairs = [(later, earlier) for earlier, later in combinations(ordered, 2)]
+            pairs.sort(key=lambda p: ordered.index(p[1]))
+        return cls(variants, labels, reference, tuple(pairs), archs)
+
+    def as_dict(self) -> dict:
+        """Plain data for a rule's ``params:`` (``from_dict`` reads it back)."""
+        return {"variants": list(self.variants), "labels": dict(self.labels),
+                "reference": self.reference, "comparisons": [list(p) for p in self.comparisons],
+                "archs": list(self.archs), "alpha": self.alpha}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StudyDesign:
+        return cls(tuple(d["variants"]), dict(d["labels"]), d["reference"],
+                   tuple(tuple(p) for p in d["comparisons"]), tuple(d["archs"]),
+                   d.get("alpha", 0.05))

@@ -1,0 +1,1 @@
+"""Evaluation stage: detection metrics, the paired bootstrap and the study's result tables."""

@@ -1,0 +1,1 @@
+"""Reporting stage: the report's tables and the Markdown summary of the study."""
