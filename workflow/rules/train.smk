@@ -51,3 +51,27 @@ rule predict:
     threads: 2
     script:
         "../scripts/predict.py"
+
+
+rule model_card:
+    input:
+        model="results/models/{variant}/{arch}/fold{fold}.keras",
+        shards=training_shards,
+    output:
+        card="results/models/{variant}/{arch}/fold{fold}.json",
+    log:
+        "logs/model_card/{variant}_{arch}_fold{fold}.log",
+    wildcard_constraints:
+        arch="|".join(ARCHS),
+    conda:
+        "../../envs/dataset.yaml"
+    params:
+        arch=lambda w: w.arch,
+        variant=lambda w: w.variant,
+        fold=lambda w: int(w.fold),
+        variant_params=lambda w: variant_params(w.variant),
+        percentile=PREPROCESS["normalise"]["percentile"],
+        spacing_mm=DATASET["spacing_mm"],
+        size=config["patches"]["size"],
+    script:
+        "../scripts/model_card.py"

@@ -105,6 +105,16 @@ class MammogramHeader:
             xs = (cols - 1) - xs
         return xs, ys
 
+    def to_source(self, x, y):
+        """Map canonical coordinates back to source pixel coordinates (``to_canonical``'s
+        inverse), e.g. to mark a detection on the original image."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        rows, cols = self.shape
+        if self.flipped:
+            x = (cols - 1) - x
+        return (x + 0.5) * (self.src_cols / cols) - 0.5, (y + 0.5) * (self.src_rows / rows) - 0.5
+
 
 @dataclass
 class Mammogram:
