@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-import pytest
 
 from mcdetect.data.dicom import read_header
 
@@ -21,7 +20,6 @@ def _run(*args):
     return subprocess.run([MCDETECT, "detect", *map(str, args)], capture_output=True, text=True)
 
 
-@pytest.mark.slow
 def test_detect_on_dicom_files_writes_detections_clusters_and_overlays(tiny_run, tmp_path):
     model = tiny_run / "results/models/dehaze/vgg/fold0.keras"
     card = json.loads(model.with_suffix(".json").read_text())

@@ -71,7 +71,6 @@ def two_variant_run(tmp_path_factory):
     return work
 
 
-@pytest.mark.slow
 def test_a_two_variant_study_trains_and_reports_only_its_variants(two_variant_run):
     work = two_variant_run
     assert sorted(p.name for p in (work / "results/models").iterdir()) == ["dehaze_guided", "raw"]

@@ -90,6 +90,31 @@ def test_tiny_study_ends_with_table3_over_every_held_out_sample(tiny_run):
     assert len(per_fold) == 36 and set(per_fold["fold"]) == {0, 1}
 
 
+
+def test_tiny_study_marks_mcs_on_held_out_images_and_scores_them_by_froc(tiny_run):
+    d = tiny_run / "results/detection"
+    folds = pd.read_csv(tiny_run / "results/dataset/folds.tsv", sep="\t")
+    for variant in ("raw", "clahe", "dehaze"):
+        for method in ("vgg", "dog"):  # detection.archs, and the first stage alone
+            marks = pd.concat([pd.read_parquet(d / f"{variant}/{method}/fold{f}.parquet")
+                               for f in (0, 1)])
+            # every held-out image once: fold f's marks come from fold f's images only
+            assert set(marks["image_id"]) <= set(folds["image_id"])
+            fold0 = pd.read_parquet(d / f"{variant}/{method}/fold0.parquet")
+            assert set(fold0["image_id"]) <= set(folds.loc[folds.fold == 0, "image_id"])
+            assert marks.groupby("image_id").size().max() <= 1000  # detection.max_candidates
+    summaries = pd.read_csv(d / "froc.tsv", sep="\t")
+    assert set(summaries["method"]) == {f"{v}/{m}" for v in ("raw", "clahe", "dehaze")
+                                        for m in ("vgg", "dog")}
+    recall = summaries[summaries["summary"] == "sens@all"]
+    assert len(recall) == 6 and recall["value"].between(0.2, 1).all()  # the first stage finds MCs
+    assert summaries["value"].between(0, 1000).all()
+    comparisons = pd.read_csv(d / "froc_comparisons.tsv", sep="\t")
+    assert {"clahe/vgg - raw/vgg", "dehaze/vgg - raw/vgg", "dehaze/vgg - clahe/vgg"} <= set(
+        comparisons["comparison"])
+    assert comparisons["p"].between(0, 1).all()
+    assert (tiny_run / "results/figures/fig_froc.png").stat().st_size > 10_000
+
 def test_tiny_study_trainings_log_validation_every_epoch(tiny_run):
     for variant in ("raw", "dehaze", "clahe"):
         for arch in ("alexnet", "vgg"):

@@ -186,3 +186,22 @@ def training_logs(wildcards=None):
 
 # Every model of the study: (variant, arch, held-out fold).
 TRAINING_KEYS = [(v, a, f) for v in VARIANTS for a in ARCHS for f in FOLDS]
+
+
+# Detection on whole mammograms: the chosen nets and the first stage alone ("dog").
+DETECTION = config["detection"]
+# the nets of detection.archs that the study trains, and the first stage alone
+DETECT_METHODS = [*(a for a in DETECTION["archs"] if a in DESIGN.archs), "dog"]
+DETECT_KEYS = [(v, m, f) for v in VARIANTS for m in DETECT_METHODS for f in FOLDS]
+
+
+def net_of(ext):
+    """Input function: the net (or its model card) a detection job uses; none for the first
+    stage alone."""
+
+    def path(wildcards):
+        if wildcards.method == "dog":
+            return []
+        return f"results/models/{wildcards.variant}/{wildcards.method}/fold{wildcards.fold}.{ext}"
+
+    return path

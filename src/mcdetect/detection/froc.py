@@ -13,7 +13,9 @@ are counted over all images, or (``normal_only``) as the false marks on images w
 the number of such images. The sensitivity at f false positives per image is that of the last
 operating point with at most f (a step function; beyond the last point, all marks kept, it stays
 at its last value). Summaries: the sensitivity at 0.1, 0.5, 1, 2 and 10 false positives per image,
-and the normalised area under the step function over [0, 1] and [0, 10] (its mean over the range).
+and the normalised area under the step function over [0, 1] and [0, 10] (its mean over the range),
+and the sensitivity and false positives per image with every mark kept (the recall of a detector
+that marks only candidates).
 
 Bootstrap (``froc_bootstrap``): images (or patients: all their images together) are drawn with
 replacement; a drawn image counts as many times as it was drawn (its MCs, its marks, and itself as
@@ -117,6 +119,9 @@ def froc_summary(f: np.ndarray, s: np.ndarray) -> dict:
     out = {f"sens@{p:g}": float(v) for p, v in zip(FP_POINTS, _sens_at(f, s, FP_POINTS),
                                                     strict=True)}
     out.update({f"area[{lo:g},{hi:g}]": _area(f, s, lo, hi) for lo, hi in AREA_RANGES})
+    # every mark kept: the detector's recall (for the candidates mode, the first stage's) and
+    # the false positives per image that costs
+    out.update({"sens@all": float(s[-1]), "fp@all": float(f[-1])})
     return out
 
 

@@ -1,0 +1,59 @@
+# Detection on whole mammograms (beyond the paper's patches): every chosen net, and the
+# non-learned first stage alone ("dog"), marks MCs on its held-out images; MC-level FROC of all
+# of them, compared between variants as the study design says (mcdetect.detection).
+rule detect:
+    input:
+        images=preprocessed(None),
+        masks=lambda w: expand("results/masks/{image}.png", image=valid_images()),
+        folds="results/dataset/folds.tsv",
+        model=net_of("keras"),
+        card=net_of("json"),
+    output:
+        detections="results/detection/{variant}/{method}/fold{fold}.parquet",
+    log:
+        "logs/detect/{variant}_{method}_fold{fold}.log",
+    wildcard_constraints:
+        method="|".join(DETECT_METHODS),
+    conda:
+        "../../envs/tensorflow.yaml"
+    threads: 2
+    params:
+        image_ids=lambda w: valid_images(),
+        fold=lambda w: int(w.fold),
+        mode=DETECTION["mode"],
+        max_candidates=DETECTION["max_candidates"],
+        floor=DETECTION["floor"],
+        nms_mm=DETECTION["nms_mm"],
+        spacing_mm=DATASET["spacing_mm"],
+    script:
+        "../scripts/detect.py"
+
+
+rule froc:
+    input:
+        detections=[f"results/detection/{v}/{m}/fold{f}.parquet" for v, m, f in DETECT_KEYS],
+        mcs="results/dataset/mcs.tsv",
+        folds="results/dataset/folds.tsv",
+    output:
+        curves="results/detection/froc_curves.tsv",
+        summaries="results/detection/froc.tsv",
+        comparisons="results/detection/froc_comparisons.tsv",
+        figure=report(
+            "results/figures/fig_froc.png",
+            caption="../report/froc.rst",
+            category="Detection",
+        ),
+    log:
+        "logs/froc.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        design=DESIGN.as_dict(),
+        detect_keys=DETECT_KEYS,
+        hit_mm=DETECTION["hit_mm"],
+        spacing_mm=DATASET["spacing_mm"],
+        n_boot=DETECTION["n_boot"],
+        unit=DETECTION["unit"],
+        seed=DETECTION["seed"],
+    script:
+        "../scripts/froc.py"
