@@ -168,15 +168,9 @@ def checkpoint_dir(wildcards):
     return f"results/checkpoints/{wildcards.variant}_{wildcards.arch}_fold{wildcards.fold}/{digest}"
 
 
-def preprocessed(variant):
-    """Input function: the preprocessed images of ``variant`` (the wildcard when None), every valid
-    image in source order."""
-
-    def images(wildcards):
-        v = variant or wildcards.variant
-        return [f"results/preprocessed/{v}/{i}.png" for i in valid_images()]
-
-    return images
+def preprocessed(wildcards):
+    """The preprocessed images of variant {variant}, every valid image in source order."""
+    return [f"results/preprocessed/{wildcards.variant}/{i}.png" for i in valid_images()]
 
 
 def training_logs(wildcards=None):

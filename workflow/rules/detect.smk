@@ -3,7 +3,7 @@
 # of them, compared between variants as the study design says (mcdetect.detection).
 rule detect:
     input:
-        images=preprocessed(None),
+        images=preprocessed,
         masks=lambda w: expand("results/masks/{image}.png", image=valid_images()),
         folds="results/dataset/folds.tsv",
         model=net_of("keras"),

@@ -24,7 +24,7 @@ rule samples:
 rule shards:
     input:
         samples="results/patches/samples.parquet",
-        images=preprocessed(None),
+        images=preprocessed,
     output:
         shards=directory("results/shards/{variant}/fold{fold}"),
     log:
@@ -44,7 +44,7 @@ rule shards:
 rule baselines:
     input:
         samples="results/patches/samples.parquet",
-        images=preprocessed(None),
+        images=preprocessed,
     output:
         scores="results/baselines/{variant}.parquet",
     log:

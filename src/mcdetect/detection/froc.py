@@ -127,12 +127,13 @@ def froc_summary(f: np.ndarray, s: np.ndarray) -> dict:
 
 def froc_bootstrap(methods: dict, images: pd.DataFrame, comparisons=(), *, units=None,
                    n_boot: int = 1000, seed: int = 0, normal_only: bool = False,
-                   alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   alpha: float = 0.05,
+                   m: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Summaries of every method (``methods``: name -> detections with image_id, score, hit) on
     ``images`` (image_id, n_truth) with 95% CIs, and the differences of the ``comparisons``
     (pairs of method names, x - y) with CIs, two-sided paired p-values and significance after
-    Bonferroni over their number. ``units``: one unit per image (e.g. the patient) drawn
-    together; None draws images."""
+    Bonferroni over ``m`` comparisons (default: their number). ``units``: one unit per image
+    (e.g. the patient) drawn together; None draws images."""
     from mcdetect.evaluation.bootstrap import paired_p_value
 
     data = {name: FrocData(det, images) for name, det in methods.items()}
@@ -156,7 +157,7 @@ def froc_bootstrap(methods: dict, images: pd.DataFrame, comparisons=(), *, units
         lo, hi = np.nanpercentile(boot[name], q, axis=0)
         rows += [{"method": name, "summary": k, "value": point[name][k], "ci_low": lo[i],
                   "ci_high": hi[i]} for i, k in enumerate(keys)]
-    m = max(1, len(comparisons))
+    m = max(1, len(comparisons) if m is None else m)
     diffs = []
     for x, y in comparisons:
         for i, k in enumerate(keys):

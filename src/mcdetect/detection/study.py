@@ -94,11 +94,9 @@ def froc_study(design, detections: dict, mcs_tsv, folds_tsv, out: dict, *, hit_m
     names = sorted({k.split("/", 1)[1] for k in methods})
     comparisons = [(f"{x}/{m}", f"{y}/{m}") for m in names for x, y in design.comparisons
                    if f"{x}/{m}" in methods and f"{y}/{m}" in methods]
+    # Bonferroni over the design's comparisons, per method as in Table 3
     summary, diffs = froc_bootstrap(methods, images, comparisons, units=units, n_boot=n_boot,
-                                    seed=seed)
-    if len(diffs):  # Bonferroni over the design's comparisons, per method as in Table 3
-        m = max(1, design.m)
-        diffs["significant"] = diffs["p"] < design.alpha / m
+                                    seed=seed, alpha=design.alpha, m=design.m)
     summary.to_csv(out["summaries"], sep="\t", index=False, float_format="%.4f")
     diffs.to_csv(out["comparisons"], sep="\t", index=False, float_format="%.4f")
     froc_figure(out["figure"], curves, design.variants)

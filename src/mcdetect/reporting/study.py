@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mcdetect.baselines import BASELINES
+from mcdetect.baselines import BASELINES, TOPHAT_DIAMETER
 from mcdetect.evaluation.study import table3_note
 from mcdetect.reporting.tables import (
     PLATEAU_POINTS,
@@ -68,7 +68,8 @@ def report_study(design, inp: dict, training_logs: dict, out: dict, *, train: di
                note + f" *: significant after Bonferroni (m = {design.m}).")
     write_html(out["detectors"], "Every detector on the same samples: S (%) with 95% CI, and AUC",
                detectors, note + " Baselines: mean = patch mean; contrast = centre 2x2 minus the "
-               "2-pixel ring over the ring's std; tophat = white top-hat (11x11 disc) at the "
+               "2-pixel ring over the ring's std; tophat = white top-hat "
+               f"({TOPHAT_DIAMETER}x{TOPHAT_DIAMETER} disc) at the "
                "centre; dog = difference of Gaussians (sigma 1, 2 px) over its local RMS at the "
                "centre (mcdetect.baselines).")
     write_html(out["gains"], "Each CNN against the best baseline of its variant", gains,
