@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcdetect.detection.clusters import group_clusters, match_clusters
+from mcdetect.detection.clusters import (
+    ClusterFroc,
+    group_clusters,
+    match_clusters,
+    true_clusters,
+)
 from mcdetect.detection.froc import (
     FrocData,
     froc_bootstrap,
@@ -113,13 +118,20 @@ def test_bootstrap_weights_equal_duplicated_images():
 def test_paired_bootstrap_of_identical_methods_finds_no_difference():
     dets, images = _random_study(np.random.default_rng(4), n_images=30)
     better = dets.assign(score=dets["score"] + 10 * dets["hit"])  # every hit ranked first
-    table, diffs = froc_bootstrap({"a": dets, "b": dets.copy(), "c": better}, images,
-                                  [("b", "a"), ("c", "a")], n_boot=200, seed=1)
+    methods = {k: FrocData(d, images) for k, d in {"a": dets, "b": dets.copy(),
+                                                   "c": better}.items()}
+    table, diffs, bands = froc_bootstrap(methods, images, [("b", "a"), ("c", "a")], n_boot=200,
+                                         seed=1)
     same = diffs[diffs["comparison"] == "b - a"]
     assert (same["difference"] == 0).all() and (same["p"] == 1).all()
     gain = diffs[(diffs["comparison"] == "c - a") & (diffs["summary"] == "area[0,1]")].iloc[0]
     assert gain["difference"] > 0 and gain["ci_low"] > 0 and gain["significant"]
     assert set(table["method"]) == {"a", "b", "c"}
+    for name, g in bands.groupby("method"):  # the curve on the band's grid, and its band
+        f, s, _ = methods[name].curve()
+        k = np.searchsorted(f, g["fp_per_image"].to_numpy(), side="right") - 1
+        np.testing.assert_array_equal(g["sensitivity"], s[k])
+        assert (g["ci_low"] <= g["ci_high"]).all() and (g["ci_high"] > g["ci_low"]).any()
 
 
 def test_three_close_marks_make_a_cluster_scored_by_its_third_member():
@@ -134,3 +146,45 @@ def test_three_close_marks_make_a_cluster_scored_by_its_third_member():
                              "points": ""}])
     hit, taken = match_clusters(pd.concat([clusters, clusters]), regions, spacing_mm=0.1)
     assert hit.tolist() == [True, False]  # one outline, hit once
+
+
+def test_true_clusters_are_hulls_of_labels_with_three_annotated_mcs_or_the_given_outlines():
+    mcs = pd.DataFrame({"image_id": ["a"] * 6 + ["b"],
+                        "x": [100, 110, 105, 300, 310, 500, 50],
+                        "y": [100, 100, 120, 300, 300, 500, 50],
+                        "cluster_id": [0, 0, 0, 1, 1, -1, 0]})
+    truth = true_clusters(mcs, margin=7.0)
+    assert truth["image_id"].tolist() == ["a"]  # 2 MCs (label 1) and 1 MC (image b): none
+    hull = truth.iloc[0]
+    from mcdetect.data.regions import inside_region
+
+    assert inside_region(hull, [100, 110, 105, 105, 93.5], [100, 100, 120, 108, 100]).all()
+    assert not inside_region(hull, [91, 130, 300], [100, 100, 300]).any()  # beyond the margin
+    given = pd.DataFrame([{"image_id": "a", "region_id": 0, "label": "Cluster",
+                           "shape": "circle", "cx": 5.0, "cy": 5.0, "radius": 2.0, "x0": 3.0,
+                           "y0": 3.0, "x1": 7.0, "y1": 7.0, "points": ""}])
+    assert true_clusters(mcs, given)["label"].tolist() == ["Cluster"]
+
+
+def test_cluster_froc_forms_clusters_at_each_threshold():
+    """Image a: a true cluster marked at 0.9/0.8/0.7 and a false triple at 0.6/0.5/0.4; image b
+    (normal): one strong mark and a weak pair that makes a false cluster only at 0.2."""
+    dets = pd.DataFrame({
+        "image_id": ["a"] * 6 + ["b"] * 3,
+        "x_mm": [10, 11, 10.5, 50, 51, 50.5, 30, 31, 30.5],
+        "y_mm": [10, 10, 11, 50, 50, 51, 30, 30, 31],
+        "score": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.95, 0.3, 0.2]})
+    mcs = pd.DataFrame({"image_id": ["a"] * 3, "x": [100, 110, 105], "y": [100, 100, 110],
+                        "cluster_id": [0, 0, 0]})
+    images = pd.DataFrame({"image_id": ["a", "b"]})
+    froc = ClusterFroc(dets, true_clusters(mcs, margin=5.0), images, spacing_mm=0.1)
+    assert froc.n_truth.tolist() == [1, 0]
+    assert len(froc.thresholds) == 9  # every mark's score: 9 marks, 80 grid points
+    f, s, t = froc.curve()
+    points = dict(zip(t, zip(f, s, strict=True), strict=True))
+    assert points[0.7] == (0.0, 1.0) and points[0.8] == (0.0, 0.0)
+    assert points[0.4] == (0.5, 1.0) and points[0.2] == (1.0, 1.0)
+    f, _, _ = froc.curve(normal_only=True)  # false clusters on the normal image b only
+    assert f[-1] == 1.0
+    summary = froc_summary(*froc.curve()[:2])
+    assert summary["sens@0.1"] == 1.0 and summary["fp@all"] == 1.0

@@ -10,6 +10,8 @@ from mcdetect.reporting.tables import (
     dataset_table,
     detectors_table,
     findings,
+    froc_comparisons_table,
+    froc_table,
     gains_table,
     scale_table,
     summary_markdown,
@@ -82,6 +84,31 @@ def test_convergence_detectors_gains_and_findings_read_their_inputs():
     assert "DH - UN = +4.00 points (p = 0.002, significant)" in text
 
 
+def test_froc_table_and_its_comparisons_sit_beside_table3():
+    summaries = pd.DataFrame([
+        {"level": level, "method": f"{v}/vgg", "summary": key, "value": value,
+         "ci_low": value - 0.01, "ci_high": value + 0.01}
+        for level in ("MC", "cluster") for v, value in (("raw", 0.10), ("dehaze", 0.25))
+        for key in ("sens@1", "area[0,10]", "sens@all")])
+    table = froc_table(summaries, ["raw", "clahe", "dehaze"]).set_index(["level", "detector"])
+    assert table.loc[("MC", "vgg"), "sens@1 dehaze"] == "25.00 (24.00-26.00)"
+    assert "sens@all raw" not in table and "sens@1 clahe" not in table  # absent variant
+    comparisons = pd.DataFrame([
+        {"level": "cluster", "comparison": "dehaze/vgg - raw/vgg", "summary": key,
+         "difference": 0.15, "ci_low": 0.05, "ci_high": 0.25, "p": 0.004, "significant": True}
+        for key in ("sens@1", "area[0,10]")])
+    c = froc_comparisons_table(comparisons, PAPER_DESIGN).iloc[0]
+    assert (c["comparison"], c["detector"]) == ("DH - UN", "vgg")
+    assert c["area[0,10] difference (95% CI)"] == "+15.00 (+5.00 to +25.00)"
+    assert c["p (area[0,10])"] == "0.004*"
+    logs = {("raw", "vgg", 0): pd.DataFrame({"epoch": [1, 2], "val_S": [5.0, 5.1],
+                                             "val_auc": [0.7, 0.7], "selected": [0, 1]})}
+    text = findings(pd.DataFrame(), pd.DataFrame(), convergence_table(logs), PAPER_DESIGN,
+                    comparisons)
+    assert ("Whole-image detection, FROC area over [0, 10] false positives per image in "
+            "points: vgg-like, cluster level: DH - UN = +15.00 (p = 0.004, significant).") in text
+
+
 def test_scale_and_table3_sit_beside_the_paper(tmp_path):
     dataset = dataset_table(*small_study())
     logs = {(v, arch, f): pd.DataFrame({"epoch": range(1, e + 1), "samples": [1200] * e,
@@ -134,7 +161,8 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
 
     summary = (tiny_run / "results/report/summary.md").read_text()
     for heading in ("## What this run shows", "## Dataset per fold", "## Scale of this run",
-                    "## Table 3", "## Every detector on the same samples",
+                    "## Table 3", "## Whole-image detection beside Table 3",
+                    "## Every detector on the same samples",
                     "## Each CNN against the best baseline", "## S per fold",
                     "## Convergence of every training"):
         assert heading in summary, heading
@@ -150,13 +178,15 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
     snakemake(tiny_run, "--report", str(out))
     html = out.read_text(errors="replace")
     files = _embedded(html)
-    for name in ("dataset.html", "scale.html", "table3.html", "detectors.html",
+    for name in ("dataset.html", "scale.html", "table3.html", "froc.html", "detectors.html",
                  "cnn_vs_baselines.html", "per_fold.html", "convergence.html",
                  "fig1_dehaze_transform.png", "fig2_dehazing_example.png",
-                 "fig3_average_roc.png", "fold0.png"):
+                 "fig3_average_roc.png", "fold0.png", "fig_froc.png",
+                 "fig_detection_overlays.png"):
         assert name in html, name
     assert b"Dataset per fold" in files and b"this run next to the paper" in files
     assert b"best baseline" in files and b"Convergence of every training" in files
+    assert b"Whole-image detection beside Table 3" in files
     dicom = next((tiny_run / "data/synthetic/dicom").rglob("*.dcm"))
     for secret in [*read_dicom_phi(dicom), "mcdetect-default-key"]:
         assert secret not in html and secret.encode() not in files, secret

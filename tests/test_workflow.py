@@ -104,16 +104,24 @@ def test_tiny_study_marks_mcs_on_held_out_images_and_scores_them_by_froc(tiny_ru
             assert set(fold0["image_id"]) <= set(folds.loc[folds.fold == 0, "image_id"])
             assert marks.groupby("image_id").size().max() <= 1000  # detection.max_candidates
     summaries = pd.read_csv(d / "froc.tsv", sep="\t")
-    assert set(summaries["method"]) == {f"{v}/{m}" for v in ("raw", "clahe", "dehaze")
-                                        for m in ("vgg", "dog")}
-    recall = summaries[summaries["summary"] == "sens@all"]
+    methods = {f"{v}/{m}" for v in ("raw", "clahe", "dehaze") for m in ("vgg", "dog")}
+    for level in ("MC", "cluster"):
+        assert set(summaries.loc[summaries["level"] == level, "method"]) == methods
+    recall = summaries[(summaries["summary"] == "sens@all") & (summaries["level"] == "MC")]
     assert len(recall) == 6 and recall["value"].between(0.2, 1).all()  # the first stage finds MCs
     assert summaries["value"].between(0, 1000).all()
+    clusters = summaries[summaries["level"] == "cluster"]
+    assert clusters.loc[clusters["summary"] == "sens@all", "value"].gt(0).any()  # some found
     comparisons = pd.read_csv(d / "froc_comparisons.tsv", sep="\t")
-    assert {"clahe/vgg - raw/vgg", "dehaze/vgg - raw/vgg", "dehaze/vgg - clahe/vgg"} <= set(
-        comparisons["comparison"])
+    for level in ("MC", "cluster"):
+        assert {"clahe/vgg - raw/vgg", "dehaze/vgg - raw/vgg", "dehaze/vgg - clahe/vgg"} <= set(
+            comparisons.loc[comparisons["level"] == level, "comparison"])
     assert comparisons["p"].between(0, 1).all()
-    assert (tiny_run / "results/figures/fig_froc.png").stat().st_size > 10_000
+    bands = pd.read_csv(d / "froc_bands.tsv", sep="\t")
+    assert (bands["ci_low"] <= bands["ci_high"]).all() and set(bands["level"]) == {"MC",
+                                                                                  "cluster"}
+    for figure in ("fig_froc.png", "fig_detection_overlays.png"):
+        assert (tiny_run / "results/figures" / figure).stat().st_size > 10_000
 
 def test_tiny_study_trainings_log_validation_every_epoch(tiny_run):
     for variant in ("raw", "dehaze", "clahe"):

@@ -62,6 +62,12 @@ def import_outputs(*names, prefix=""):
     return {f"{prefix}{name}": IMPORT_OUTPUTS[name] for name in names or IMPORT_OUTPUTS}
 
 
+def dataset_regions():
+    """The manifest's region table (cluster outlines in canonical pixels) where the source has
+    one (INbreast), as a named rule input or output; else none."""
+    return {"regions": "results/dataset/regions.tsv"} if import_outputs() else {}
+
+
 def source_params():
     """Validation params specific to the source (INbreast: its nominal spacing); else none."""
     return {"expected_spacing_mm": INBREAST_SPACING_MM} if DATASET["source"] == "inbreast" else {}
@@ -187,6 +193,8 @@ DETECTION = config["detection"]
 # the nets of detection.archs that the study trains, and the first stage alone
 DETECT_METHODS = [*(a for a in DETECTION["archs"] if a in DESIGN.archs), "dog"]
 DETECT_KEYS = [(v, m, f) for v in VARIANTS for m in DETECT_METHODS for f in FOLDS]
+# the detector of the report's overlays: the first chosen net (the first stage without one)
+OVERLAY_METHOD = DETECT_METHODS[0]
 
 
 def net_of(ext):

@@ -70,7 +70,7 @@ rule manifest:
         excluded="results/dataset/excluded.tsv",
         annotations=annotations_csv(),
     output:
-        **({"regions": "results/dataset/regions.tsv"} if import_outputs() else {}),
+        **dataset_regions(),
         images="results/dataset/images.tsv",
         mcs="results/dataset/mcs.tsv",
         summary_json="results/dataset/summary.json",

@@ -1,5 +1,6 @@
-# Report: the tables of the study (dataset, scale, Table 3, every detector beside the baselines,
-# per-fold S, convergence of every training) for `snakemake --report`, and a Markdown summary.
+# Report: the tables of the study (dataset, scale, Table 3 and whole-image detection beside it,
+# every detector beside the baselines, per-fold S, convergence of every training) for
+# `snakemake --report`, and a Markdown summary.
 # Figures are registered by the rules that draw them.
 
 
@@ -12,6 +13,8 @@ rule report:
         per_model="results/evaluation/mean_sensitivity.tsv",
         gains="results/evaluation/cnn_vs_baselines.tsv",
         per_fold="results/evaluation/per_fold.tsv",
+        froc="results/detection/froc.tsv",
+        froc_comparisons="results/detection/froc_comparisons.tsv",
         training=training_logs(),
     output:
         summary="results/report/summary.md",
@@ -30,6 +33,11 @@ rule report:
             "results/report/table3.html",
             caption="../report/table3.rst",
             category="Evaluation",
+        ),
+        froc=report(
+            "results/report/froc.html",
+            caption="../report/froc_table.rst",
+            category="Detection",
         ),
         detectors=report(
             "results/report/detectors.html",

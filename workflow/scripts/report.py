@@ -1,7 +1,7 @@
 """Rule report: the dataset table, the run's scale next to the paper's, Table 3 beside the paper's
-values, every detector beside the non-learned baselines, the CNNs' gains over the best baseline,
-per-fold S and the convergence of every training (HTML for the Snakemake report), and a Markdown
-summary of the study that states what this run shows."""
+values and whole-image detection (FROC) beside it, every detector beside the non-learned baselines,
+the CNNs' gains over the best baseline, per-fold S and the convergence of every training (HTML for
+the Snakemake report), and a Markdown summary of the study that states what this run shows."""
 
 from mcdetect.design import StudyDesign
 from mcdetect.logs import run

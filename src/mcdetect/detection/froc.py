@@ -20,7 +20,9 @@ that marks only candidates).
 Bootstrap (``froc_bootstrap``): images (or patients: all their images together) are drawn with
 replacement; a drawn image counts as many times as it was drawn (its MCs, its marks, and itself as
 an image). Every method is scored on the same resamples (paired), so differences between methods
-get their own percentile CIs and two-sided p-values (``mcdetect.evaluation.bootstrap``).
+get their own percentile CIs and two-sided p-values (``mcdetect.evaluation.bootstrap``); the
+sensitivity on a grid of false positives per image gets pointwise percentile bands for the figure.
+The same bootstrap scores clusters (``mcdetect.detection.clusters.ClusterFroc``).
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["match", "froc_curve", "froc_summary", "froc_bootstrap", "FP_POINTS", "AREA_RANGES",
-           "FrocData"]
+           "BAND_GRID", "FrocData"]
 
 FP_POINTS = (0.1, 0.5, 1.0, 2.0, 10.0)  # false positives per image
 AREA_RANGES = ((0.0, 1.0), (0.0, 10.0))
+# where the bootstrap bands of a FROC figure are drawn: false positives per image
+BAND_GRID = np.unique(np.r_[np.linspace(0.0, 0.1, 11), np.geomspace(0.1, 10.0, 41)])
 
 
 def match(det_xy, det_scores, truth_xy, hit_radius: float) -> tuple[np.ndarray, np.ndarray]:
@@ -127,36 +131,44 @@ def froc_summary(f: np.ndarray, s: np.ndarray) -> dict:
 
 def froc_bootstrap(methods: dict, images: pd.DataFrame, comparisons=(), *, units=None,
                    n_boot: int = 1000, seed: int = 0, normal_only: bool = False,
-                   alpha: float = 0.05,
-                   m: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Summaries of every method (``methods``: name -> detections with image_id, score, hit) on
-    ``images`` (image_id, n_truth) with 95% CIs, and the differences of the ``comparisons``
-    (pairs of method names, x - y) with CIs, two-sided paired p-values and significance after
-    Bonferroni over ``m`` comparisons (default: their number). ``units``: one unit per image
+                   alpha: float = 0.05, m: int | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Summaries of every method (``methods``: name -> its operating points on ``images``, a
+    ``FrocData`` or ``mcdetect.detection.clusters.ClusterFroc``) with 95% CIs, the differences of
+    the ``comparisons`` (pairs of method names, x - y) with CIs, two-sided paired p-values and
+    significance after Bonferroni over ``m`` comparisons (default: their number), and each
+    method's pointwise 95% band of sensitivity on ``BAND_GRID`` false positives per image.
+    ``images``: image_id in the order of the methods' weights; ``units``: one unit per image
     (e.g. the patient) drawn together; None draws images."""
     from mcdetect.evaluation.bootstrap import paired_p_value
 
-    data = {name: FrocData(det, images) for name, det in methods.items()}
     codes = (np.arange(len(images)) if units is None
              else pd.factorize(np.asarray(units))[0])
     n_units = int(codes.max()) + 1 if len(codes) else 0
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1729]))
-    point = {name: froc_summary(*d.curve(normal_only=normal_only)[:2])
-             for name, d in data.items()}
+    curves = {name: d.curve(normal_only=normal_only)[:2] for name, d in methods.items()}
+    point = {name: froc_summary(*c) for name, c in curves.items()}
     keys = list(next(iter(point.values()))) if point else []
-    boot = {name: np.empty((n_boot, len(keys))) for name in data}
+    boot = {name: np.empty((n_boot, len(keys))) for name in methods}
+    band = {name: np.empty((n_boot, len(BAND_GRID))) for name in methods}
     for r in range(n_boot):
         counts = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
         w = counts[codes].astype(np.float64)
-        for name, d in data.items():
-            summary = froc_summary(*d.curve(w, normal_only=normal_only)[:2])
+        for name, d in methods.items():
+            f, s = d.curve(w, normal_only=normal_only)[:2]
+            summary = froc_summary(f, s)
             boot[name][r] = [summary[k] for k in keys]
+            band[name][r] = _sens_at(f, s, BAND_GRID)
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-    rows = []
-    for name in data:
+    rows, bands = [], []
+    for name in methods:
         lo, hi = np.nanpercentile(boot[name], q, axis=0)
         rows += [{"method": name, "summary": k, "value": point[name][k], "ci_low": lo[i],
                   "ci_high": hi[i]} for i, k in enumerate(keys)]
+        lo, hi = np.nanpercentile(band[name], q, axis=0)
+        bands.append(pd.DataFrame({"method": name, "fp_per_image": BAND_GRID,
+                                   "sensitivity": _sens_at(*curves[name], BAND_GRID),
+                                   "ci_low": lo, "ci_high": hi}))
     m = max(1, len(comparisons) if m is None else m)
     diffs = []
     for x, y in comparisons:
@@ -167,4 +179,5 @@ def froc_bootstrap(methods: dict, images: pd.DataFrame, comparisons=(), *, units
             diffs.append({"comparison": f"{x} - {y}", "summary": k,
                           "difference": point[x][k] - point[y][k], "ci_low": lo, "ci_high": hi,
                           "p": p, "significant": bool(p < alpha / m)})
-    return pd.DataFrame(rows), pd.DataFrame(diffs)
+    bands = pd.concat(bands, ignore_index=True) if bands else pd.DataFrame()
+    return pd.DataFrame(rows), pd.DataFrame(diffs), bands

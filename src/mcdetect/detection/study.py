@@ -1,13 +1,13 @@
 """Detection stage in the study: detections on the held-out images of every chosen net (and of the
-non-learned first stage alone), and their MC-level FROC with a paired bootstrap by image or
-patient, the comparisons of the study design, and a figure."""
+non-learned first stage alone), and their FROC at the MC and the cluster level with a paired
+bootstrap by image or patient, the comparisons of the study design, bands and a figure."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["detect_held_out", "froc_study", "DOG"]
+__all__ = ["detect_held_out", "froc_study", "overlays_study", "DOG"]
 
 DOG = "dog"  # the first stage alone: candidates scored by their difference-of-Gaussians response
 DETECTION_COLUMNS = ["image_id", "x", "y", "x_mm", "y_mm", "score"]
@@ -72,40 +72,63 @@ def _hits(detections: pd.DataFrame, mcs: pd.DataFrame, hit_px: float) -> pd.Data
 
 
 def froc_study(design, detections: dict, mcs_tsv, folds_tsv, out: dict, *, hit_mm: float,
-               spacing_mm: float, n_boot: int, unit: str, seed: int, log=print) -> pd.DataFrame:
-    """MC-level FROC of every method ({(variant, method): [detection parquets of the folds]})
-    on all held-out images: curves, summaries with 95% CIs, the design's comparisons per method
-    (paired bootstrap by ``unit``, Bonferroni over the comparisons), and the figure. ``out``:
-    curves, summaries, comparisons (TSV), figure (PNG)."""
-    from mcdetect.detection.froc import froc_bootstrap, froc_curve
+               spacing_mm: float, n_boot: int, unit: str, seed: int, link_mm: float,
+               min_mcs: int, regions_tsv=None, log=print) -> pd.DataFrame:
+    """FROC of every method ({(variant, method): [detection parquets of the folds]}) on all
+    held-out images, at the MC level and the cluster level (``mcdetect.detection.clusters``:
+    marks linked within ``link_mm``, at least ``min_mcs``; true clusters from ``regions_tsv``
+    where the dataset has outlines, else from the MCs' cluster labels): curves, summaries with
+    95% CIs, the design's comparisons per method and level (paired bootstrap by ``unit``,
+    Bonferroni over the comparisons), bootstrap bands and the figure. ``out``: curves,
+    summaries, comparisons, bands (TSV), figure (PNG). Every table has a ``level`` column."""
+    from mcdetect.detection.clusters import ClusterFroc, true_clusters
+    from mcdetect.detection.froc import FrocData, froc_bootstrap
 
     folds = pd.read_csv(folds_tsv, sep="\t")
     mcs = pd.read_csv(mcs_tsv, sep="\t")
+    regions = pd.read_csv(regions_tsv, sep="\t") if regions_tsv else None
+    truth = true_clusters(mcs, regions, min_mcs=min_mcs, margin=hit_mm / spacing_mm)
     n_truth = mcs.groupby("image_id").size()
     images = pd.DataFrame({"image_id": folds["image_id"],
                            "n_truth": folds["image_id"].map(n_truth).fillna(0).astype(int)})
     units = None if unit == "image" else folds["patient_id"].to_numpy()
-    methods = {}
+    levels = {"MC": {}, "cluster": {}}
     for (variant, method), paths in detections.items():
         table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-        methods[f"{variant}/{method}"] = _hits(table, mcs, hit_mm / spacing_mm)
-    curves = pd.concat([froc_curve(d, images).assign(model=k) for k, d in methods.items()])
-    curves.to_csv(out["curves"], sep="\t", index=False, float_format="%.6g")
-    names = sorted({k.split("/", 1)[1] for k in methods})
+        name = f"{variant}/{method}"
+        levels["MC"][name] = FrocData(_hits(table, mcs, hit_mm / spacing_mm), images)
+        levels["cluster"][name] = ClusterFroc(table, truth, images, spacing_mm=spacing_mm,
+                                              link_mm=link_mm, min_mcs=min_mcs)
+    log(f"{len(mcs)} annotated MCs, {len(truth)} annotated clusters on {len(images)} images")
+    names = sorted({k.split("/", 1)[1] for k in levels["MC"]})
     comparisons = [(f"{x}/{m}", f"{y}/{m}") for m in names for x, y in design.comparisons
-                   if f"{x}/{m}" in methods and f"{y}/{m}" in methods]
-    # Bonferroni over the design's comparisons, per method as in Table 3
-    summary, diffs = froc_bootstrap(methods, images, comparisons, units=units, n_boot=n_boot,
-                                    seed=seed, alpha=design.alpha, m=design.m)
-    summary.to_csv(out["summaries"], sep="\t", index=False, float_format="%.4f")
-    diffs.to_csv(out["comparisons"], sep="\t", index=False, float_format="%.4f")
-    froc_figure(out["figure"], curves, design.variants)
-    log(f"FROC summaries:\n{summary.to_string(index=False)}")
-    return summary
+                   if f"{x}/{m}" in levels["MC"] and f"{y}/{m}" in levels["MC"]]
+    tables = {key: [] for key in ("curves", "summaries", "comparisons", "bands")}
+    for level, methods in levels.items():
+        for name, data in methods.items():
+            f, s, t = data.curve()
+            tables["curves"].append(pd.DataFrame({"level": level, "model": name,
+                                                  "fp_per_image": f, "sensitivity": s,
+                                                  "threshold": t}))
+        # Bonferroni over the design's comparisons, per method and level as in Table 3
+        summary, diffs, bands = froc_bootstrap(methods, images, comparisons, units=units,
+                                               n_boot=n_boot, seed=seed, alpha=design.alpha,
+                                               m=design.m)
+        for key, table in zip(("summaries", "comparisons", "bands"), (summary, diffs, bands),
+                              strict=True):
+            tables[key].append(table.assign(level=level)[["level", *table.columns]])
+    tables = {k: pd.concat(v, ignore_index=True) for k, v in tables.items()}
+    for key, table in tables.items():
+        table.to_csv(out[key], sep="\t", index=False,
+                     float_format="%.6g" if key in ("curves", "bands") else "%.4f")
+    froc_figure(out["figure"], tables["curves"], tables["bands"], design.variants)
+    log(f"FROC summaries:\n{tables['summaries'].to_string(index=False)}")
+    return tables["summaries"]
 
 
-def froc_figure(path, curves: pd.DataFrame, variants) -> None:
-    """MC-level FROC curves, one panel per method (CNN or first stage), every variant."""
+def froc_figure(path, curves: pd.DataFrame, bands: pd.DataFrame, variants) -> None:
+    """FROC curves with their 95% bootstrap bands: one row per level (MC, cluster), one panel per
+    method (CNN or first stage), every variant."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,24 +136,68 @@ def froc_figure(path, curves: pd.DataFrame, variants) -> None:
 
     from mcdetect.evaluation.figures import PALETTE
 
-    curves = curves.assign(variant=curves["model"].str.split("/").str[0],
-                           method=curves["model"].str.split("/").str[1])
-    methods = sorted(curves["method"].unique())
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.4 * len(methods), 3.8), dpi=130,
-                             sharey=True, squeeze=False)
-    for ax, method in zip(axes[0], methods, strict=True):
-        for v in variants:
-            c = curves[(curves["method"] == method) & (curves["variant"] == v)]
-            if len(c):
+    def split(table):
+        return table.assign(variant=table["model" if "model" in table else "method"]
+                            .str.split("/").str[0],
+                            method=table["model" if "model" in table else "method"]
+                            .str.split("/").str[1])
+
+    curves, bands = split(curves), split(bands)
+    methods, levels = sorted(curves["method"].unique()), list(dict.fromkeys(curves["level"]))
+    fig, axes = plt.subplots(len(levels), len(methods), figsize=(4.4 * len(methods),
+                                                                 3.6 * len(levels)),
+                             dpi=130, sharey=True, squeeze=False)
+    for row, level in zip(axes, levels, strict=True):
+        for ax, method in zip(row, methods, strict=True):
+            for v in variants:
+                pick = (curves["level"] == level) & (curves["method"] == method)
+                c = curves[pick & (curves["variant"] == v)]
+                b = bands[(bands["level"] == level) & (bands["method"] == method)
+                          & (bands["variant"] == v)]
+                if not len(c):
+                    continue
+                color = PALETTE.get(v, "k")
                 ax.step(c["fp_per_image"], c["sensitivity"], where="post", label=v,
-                        color=PALETTE.get(v, "k"))
-        ax.set_xscale("symlog", linthresh=0.1)
-        ax.set_xlim(0, 10)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("false positives per image")
-        ax.set_title(method if method == DOG else f"{method}-like CNN", fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
-    axes[0][0].set_ylabel("MC sensitivity")
+                        color=color)
+                ax.fill_between(b["fp_per_image"], b["ci_low"], b["ci_high"], step="post",
+                                color=color, alpha=0.15, linewidth=0)
+            ax.set_xscale("symlog", linthresh=0.1)
+            ax.set_xlim(0, 10)
+            ax.set_ylim(0, 1)
+            unit = "MCs" if level == "MC" else "clusters"
+            ax.set_xlabel(f"false {'positives' if level == 'MC' else 'clusters'} per image")
+            net = method if method == DOG else f"{method}-like CNN"
+            ax.set_title(f"{net}: {unit}", fontsize=10)
+            ax.legend(fontsize=7, loc="lower right")
+        row[0].set_ylabel(f"{level} sensitivity")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def overlays_study(images: dict, masks: dict, detections: dict, curves_tsv, mcs_tsv, out_png, *,
+                   method: str, image_ids: list, n_images: int, fp_per_image: float,
+                   crop_mm: float, hit_mm: float, spacing_mm: float, log=print) -> list:
+    """The overlay figure of ``method`` (``mcdetect.detection.overlays``): ``images``
+    {variant: {image_id: preprocessed PNG}}, ``masks`` {image_id: mask PNG}, ``detections``
+    {variant: [detection parquets of the folds]}. Returns the image ids shown."""
+    from mcdetect.detection.overlays import operating_threshold, overlay_figure, pick_images
+    from mcdetect.imageio import load_image, load_mask
+
+    mcs = pd.read_csv(mcs_tsv, sep="\t")
+    curves = pd.read_csv(curves_tsv, sep="\t")
+    curves = curves[curves["level"] == "MC"]
+    shown = pick_images(mcs, image_ids, n_images)
+    thresholds = {v: operating_threshold(curves[curves["model"] == f"{v}/{method}"],
+                                         fp_per_image) for v in images}
+    overlay_figure(out_png,
+                   {v: {i: load_image(paths[i]) for i in shown} for v, paths in images.items()},
+                   {i: load_mask(masks[i]) for i in shown},
+                   {v: pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+                    for v, paths in detections.items()},
+                   mcs, thresholds, shown, method=method,
+                   crop_px=int(round(crop_mm / spacing_mm)), hit_px=hit_mm / spacing_mm,
+                   fp_per_image=fp_per_image)
+    log(f"overlays of {len(shown)} images; thresholds at {fp_per_image:g} FP/image: "
+        + ", ".join(f"{v} {t:.3g}" for v, t in thresholds.items()))
+    return shown

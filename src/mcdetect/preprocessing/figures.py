@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 __all__ = ["background_transform_figure", "dehazing_example_figure", "display_window",
-           "variant_title", "example_figures"]
+           "densest_box_centre", "variant_title", "example_figures"]
 
 
 def background_transform_figure(path, omegas=(0.5, 0.7, 0.8, 0.9, 0.95, 0.99)) -> None:
@@ -50,7 +50,7 @@ def dehazing_example_figure(path, images: dict, mask: np.ndarray, mcs_xy: np.nda
     (bottom; MC centres marked by ticks)."""
     names = list(images)
     rows, cols = mask.shape
-    centre = _densest(mcs_xy, box_px) if len(mcs_xy) else np.array([cols / 2, rows / 2])
+    centre = densest_box_centre(mcs_xy, box_px) if len(mcs_xy) else np.array([cols / 2, rows / 2])
     x0 = int(np.clip(centre[0] - box_px / 2, 0, cols - box_px))
     y0 = int(np.clip(centre[1] - box_px / 2, 0, rows - box_px))
     fig, axes = plt.subplots(2, len(names), figsize=(3.3 * len(names), 7.2), dpi=150,
@@ -80,7 +80,7 @@ def dehazing_example_figure(path, images: dict, mask: np.ndarray, mcs_xy: np.nda
     plt.close(fig)
 
 
-def _densest(xy: np.ndarray, box: int) -> np.ndarray:
+def densest_box_centre(xy: np.ndarray, box: int) -> np.ndarray:
     """Centre of the box (side ``box``) holding the most points, among boxes centred on points."""
     counts = [
         np.sum((np.abs(xy[:, 0] - x) < box / 2) & (np.abs(xy[:, 1] - y) < box / 2)) for x, y in xy

@@ -1,8 +1,8 @@
 """Reporting stage: the whole report of a study, as rule ``report`` writes it -- the dataset
-table, the run's scale next to the paper's, Table 3 beside the paper's values, every detector beside
-the non-learned baselines, the CNNs' gains over the best baseline, per-fold S and the convergence of
-every training (HTML pages for the Snakemake report), and a Markdown summary that states what this
-run shows."""
+table, the run's scale next to the paper's, Table 3 beside the paper's values and whole-image
+detection (FROC) beside it, every detector beside the non-learned baselines, the CNNs' gains over
+the best baseline, per-fold S and the convergence of every training (HTML pages for the Snakemake
+report), and a Markdown summary that states what this run shows."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from mcdetect.reporting.tables import (
     dataset_table,
     detectors_table,
     findings,
+    froc_comparisons_table,
+    froc_table,
     gains_table,
     per_fold_table,
     read_json,
@@ -28,14 +30,23 @@ from mcdetect.reporting.tables import (
     write_html,
 )
 
-__all__ = ["report_study"]
+__all__ = ["report_study", "FROC_NOTE"]
+
+FROC_NOTE = (
+    "Beyond the paper: every chosen net, and the non-learned first stage alone (dog), marks MCs "
+    "on whole held-out mammograms. sens@1: sensitivity at 1 false positive per image (MC level: "
+    "the share of annotated MCs marked within the hit distance, one mark per MC; cluster level: "
+    "the share of annotated clusters whose outline holds a detected cluster's centroid, against "
+    "false clusters per image); area[0,10]: the FROC's mean sensitivity over 0 to 10 false "
+    "positives per image. 95% CIs and p from a paired bootstrap by image (or patient, "
+    "detection.unit); differences in percentage points.")
 
 
 def report_study(design, inp: dict, training_logs: dict, out: dict, *, train: dict) -> str:
     """Write every table of the report (``out``: summary, dataset_csv and one HTML page per table)
-    from the evaluation's outputs (``inp``: folds, samples, table3, bootstrap, per_model, gains,
-    per_fold) and the per-epoch logs of every training ({(variant, arch, fold): TSV}). Returns
-    what the run shows, in sentences."""
+    from the evaluation's and detection's outputs (``inp``: folds, samples, table3, bootstrap,
+    per_model, gains, per_fold, froc, froc_comparisons) and the per-epoch logs of every training
+    ({(variant, arch, fold): TSV}). Returns what the run shows, in sentences."""
     dataset = dataset_table(pd.read_csv(inp["folds"], sep="\t"),
                             pd.read_csv(inp["samples"], sep="\t"))
     dataset.to_csv(out["dataset_csv"], index=False)
@@ -51,7 +62,11 @@ def report_study(design, inp: dict, training_logs: dict, out: dict, *, train: di
     gains = gains_table(gains_raw)
     per_fold = per_fold_table(pd.read_csv(inp["per_fold"], sep="\t"))
     convergence = convergence_table(logs)
-    text = findings(t3_raw, gains_raw, convergence, design)
+    froc_raw = pd.read_csv(inp["froc_comparisons"], sep="\t")
+    froc = (froc_table(pd.read_csv(inp["froc"], sep="\t"), design.variants),
+            froc_comparisons_table(froc_raw, design), FROC_NOTE + f" *: significant after "
+            f"Bonferroni (m = {design.m}).")
+    text = findings(t3_raw, gains_raw, convergence, design, froc_raw)
     write_html(out["dataset"], "Dataset per fold", dataset,
                "Patients never span folds; positive patches are centred on annotated MCs (those "
                "too close to the image border are dropped), negatives are drawn in the breast "
@@ -66,6 +81,9 @@ def report_study(design, inp: dict, training_logs: dict, out: dict, *, train: di
                "and patches give lower S.")
     write_html(out["table3"], "Table 3: mean sensitivity S (%), this run next to the paper", t3,
                note + f" *: significant after Bonferroni (m = {design.m}).")
+    write_html(out["froc"], "Whole-image detection beside Table 3: FROC (%) with 95% CI",
+               pd.concat([froc[0], froc[1]], keys=["summaries", "comparisons"]).reset_index(
+                   level=0, names="table"), froc[2])
     write_html(out["detectors"], "Every detector on the same samples: S (%) with 95% CI, and AUC",
                detectors, note + " Baselines: mean = patch mean; contrast = centre 2x2 minus the "
                "2-pixel ring over the ring's std; tophat = white top-hat "
@@ -83,5 +101,5 @@ def report_study(design, inp: dict, training_logs: dict, out: dict, *, train: di
                "percentage point. The curves are in the Training section.")
     Path(out["summary"]).write_text(summary_markdown(
         dataset, scale, t3, note, bootstrap, m=design.m, detectors=detectors, gains=gains,
-        per_fold=per_fold, convergence=convergence, text=text))
+        per_fold=per_fold, convergence=convergence, froc=froc, text=text))
     return text

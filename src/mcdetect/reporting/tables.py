@@ -166,10 +166,18 @@ def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFram
                      table3_note: str, bootstrap: dict, *, m: int,
                      detectors: pd.DataFrame | None = None,
                      gains: pd.DataFrame | None = None, per_fold: pd.DataFrame | None = None,
-                     convergence: pd.DataFrame | None = None, text: str = "") -> str:
-    """The study in one Markdown page: what it shows, what ran, at what scale, Table 3, the
-    detectors beside the baselines, per-fold S and the convergence of every training."""
+                     convergence: pd.DataFrame | None = None,
+                     froc: tuple[pd.DataFrame, pd.DataFrame, str] | None = None,
+                     text: str = "") -> str:
+    """The study in one Markdown page: what it shows, what ran, at what scale, Table 3 and
+    beside it whole-image detection (``froc``: its table, comparisons and note), the detectors
+    beside the baselines, per-fold S and the convergence of every training."""
     extra = []
+    if froc is not None:
+        table, comparisons, note = froc
+        extra.append("## Whole-image detection beside Table 3: FROC (%) with 95% CI\n\n"
+                     + table.to_markdown(index=False) + "\n\n" + comparisons.to_markdown(
+                         index=False) + "\n\n" + note)
     if detectors is not None:
         extra.append("## Every detector on the same samples: S (%) with 95% CI, and AUC\n\n"
                      + detectors.to_markdown(index=False))
@@ -193,8 +201,8 @@ def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFram
         + f" `*`: significant after Bonferroni (m = {m}).",
         *extra,
         "Figures: results/figures/ (Fig. 1 dehazing transform, Fig. 2 example, Fig. 3 average "
-        "ROC); training curves: results/training/; the full HTML report: "
-        "`snakemake --report results/report.html` (done by `make run`).",
+        "ROC, the FROC curves and the detection overlays); training curves: results/training/; "
+        "the full HTML report: `snakemake --report results/report.html` (done by `make run`).",
     ]) + "\n"
 
 
@@ -269,7 +277,8 @@ def convergence_table(logs: dict, tolerance: float = PLATEAU_POINTS) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame, design) -> str:
+def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame, design,
+             froc_comparisons: pd.DataFrame | None = None) -> str:
     """What this run shows, in sentences computed from its own tables (no fixed claims)."""
     out = []
     plateaus = (convergence["plateau"] == "yes").sum()
@@ -290,7 +299,65 @@ def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame, d
             sig = "significant" if r[f"significant ({x} vs {y})"] else "not significant"
             parts.append(f"{x} - {y} = {d:+.2f} points (p = {p:.3g}, {sig})")
         out.append(f"{r['CNN']}-like: " + "; ".join(parts) + ".")
+    if froc_comparisons is not None and len(froc_comparisons):
+        key = FROC_SUMMARIES[-1]
+        c = froc_comparisons[froc_comparisons["summary"] == key]
+        groups = {}
+        for _, r in c.iterrows():
+            x, y = (part.strip() for part in r["comparison"].split(" - "))
+            (vx, detector), (vy, _) = x.split("/"), y.split("/")
+            sig = "significant" if r["significant"] else "not significant"
+            groups.setdefault((detector == "dog", detector, r["level"] != "MC"), []).append(
+                f"{design.label(vx)} - {design.label(vy)} = {100 * r['difference']:+.2f} "
+                f"(p = {r['p']:.3g}, {sig})")
+        out.append("Whole-image detection, FROC area over [0, 10] false positives per image "
+                   "in points: " + "; ".join(
+                       f"{'first stage (DoG)' if dog else f'{det}-like'}, "
+                       f"{'cluster' if cluster else 'MC'} level: " + ", ".join(parts)
+                       for (dog, det, cluster), parts in sorted(groups.items())) + ".")
     return " ".join(out)
+
+
+FROC_SUMMARIES = ("sens@1", "area[0,10]")  # the FROC table's columns (more in froc.tsv)
+
+
+def froc_table(summaries: pd.DataFrame, variants) -> pd.DataFrame:
+    """Whole-image detection beside Table 3: per level (MC, cluster) and detector, each variant's
+    sensitivity at 1 false positive per image and normalised FROC area over [0, 10] false
+    positives per image, in percent with 95% CIs (from the froc rule's froc.tsv)."""
+    rows = []
+    table = summaries.assign(variant=summaries["method"].str.split("/").str[0],
+                             detector=summaries["method"].str.split("/").str[1])
+    for (level, detector), g in table.groupby(["level", "detector"], sort=False):
+        row = {"level": level, "detector": detector}
+        for v in variants:
+            for key in FROC_SUMMARIES:
+                r = g[(g["variant"] == v) & (g["summary"] == key)]
+                if len(r):
+                    r = r.iloc[0]
+                    row[f"{key} {v}"] = _ci(100 * r["value"], 100 * r["ci_low"],
+                                            100 * r["ci_high"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def froc_comparisons_table(comparisons: pd.DataFrame, design) -> pd.DataFrame:
+    """The design's comparisons of whole-image detection, per level and detector: the
+    differences of FROC_SUMMARIES in percentage points with 95% CIs, p and significance."""
+    rows = []
+    for (level, comparison), g in comparisons.groupby(["level", "comparison"], sort=False):
+        x, y = (part.strip() for part in comparison.split(" - "))
+        (vx, detector), (vy, _) = x.split("/"), y.split("/")
+        row = {"level": level, "detector": detector,
+               "comparison": f"{design.label(vx)} - {design.label(vy)}"}
+        for key in FROC_SUMMARIES:
+            r = g[g["summary"] == key].iloc[0]
+            row[f"{key} difference (95% CI)"] = (
+                f"{100 * r['difference']:+.2f} ({100 * r['ci_low']:+.2f} to "
+                f"{100 * r['ci_high']:+.2f})")
+            row[f"p ({key})"] = f"{r['p']:.3g}" + ("*" if r["significant"] else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def read_json(path) -> dict:
