@@ -8,9 +8,16 @@ reader, preprocessed as the net's training images were (the model card beside th
 and written to ``--out``: ``<name>_detections.csv`` (canonical and original pixel coordinates, mm,
 score as log-odds), ``<name>_clusters.csv`` and ``<name>_overlay.png``; ``detections.csv``
 gathers every file's detections. ``<name>`` is the file's name without its suffix: the outputs are
-for you, next to your files; do not share them where file names identify patients. Nothing is
-written inside the input folders, and an existing output is never overwritten unless
-``--overwrite`` is given.
+for you, next to your files; do not share them where file names identify patients.
+
+``--dicom-sr`` adds ``<name>_sr.dcm``: a DICOM Structured Report (Comprehensive SR holding a TID
+1500 Measurement Report, ``mcdetect.detection.sr``) that references the image and marks each MC
+as a point and each cluster by its outline, in the original image's pixel grid, for viewers that
+show such reports. It carries the image's patient and study identity, as DICOM requires: it is
+for your own PACS or viewer, next to the image, not for sharing.
+
+Nothing is written inside the input folders (the input files are only read), and an existing
+output is never overwritten unless ``--overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -37,6 +44,24 @@ def _inputs(paths) -> list[Path]:
     return files
 
 
+def _write_sr(target, path, dets, clusters, card, args) -> bool:
+    """The DICOM SR of one file (its header read again, without pixels); False, with the file
+    and the problem named, when it cannot be written."""
+    import pydicom
+
+    from mcdetect.detection.sr import write_sr
+
+    try:
+        source = pydicom.dcmread(path, stop_before_pixels=True)
+        write_sr(target, source, dets, clusters,
+                 model_name=f"{Path(args.model).stem} ({card['arch']}, {card['variant']})",
+                 parameters={"mode": args.mode, "floor": args.floor, "nms_mm": args.nms_mm})
+    except Exception as exc:  # a header that cannot be referenced, or one highdicom rejects
+        print(f"mcdetect: {path}: no DICOM SR ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return False
+    return True
+
+
 def _detect(args) -> int:
     import keras
     import pandas as pd
@@ -57,8 +82,8 @@ def _detect(args) -> int:
           file=sys.stderr)
     every, failed = [], 0
     for k, path in enumerate(files, 1):
-        targets = [out / f"{path.stem}_{s}" for s in ("detections.csv", "clusters.csv",
-                                                       "overlay.png")]
+        names = ("detections.csv", "clusters.csv", "overlay.png") + ("sr.dcm",) * args.dicom_sr
+        targets = [out / f"{path.stem}_{s}" for s in names]
         if not args.overwrite and any(t.exists() for t in targets):
             print(f"mcdetect: {path}: outputs exist in {out} (--overwrite to replace)",
                   file=sys.stderr)
@@ -73,9 +98,11 @@ def _detect(args) -> int:
             continue
         dets, clusters = found["detections"], found["clusters"]
         dets.to_csv(targets[0], index=False, float_format="%.4f")
-        clusters.to_csv(targets[1], index=False, float_format="%.4f")
+        clusters.drop(columns="members").to_csv(targets[1], index=False, float_format="%.4f")
         write_overlay(targets[2], found["image"], found["mask"], dets, clusters,
                       card["spacing_mm"])
+        if args.dicom_sr and not _write_sr(targets[3], path, dets, clusters, card, args):
+            failed += 1
         every.append(dets.assign(file=path.name))
         print(f"mcdetect: [{k}/{len(files)}] {path.name}: {len(dets)} detections above "
               f"{args.floor:g}, {len(clusters)} cluster(s)", file=sys.stderr)
@@ -100,6 +127,9 @@ def main(argv=None) -> int:
                    help="non-maximum suppression radius in mm (default 0.3)")
     d.add_argument("--max-candidates", type=int, default=5000,
                    help="first-stage candidates per image (candidates mode)")
+    d.add_argument("--dicom-sr", action="store_true",
+                   help="also write <name>_sr.dcm, a DICOM SR of the detections for your own "
+                        "PACS/viewer (it carries the patient's identity: not for sharing)")
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     args = parser.parse_args(argv)
     return _detect(args)

@@ -196,6 +196,34 @@ DETECT_KEYS = [(v, m, f) for v in VARIANTS for m in DETECT_METHODS for f in FOLD
 # the detector of the report's overlays: the first chosen net (the first stage without one)
 OVERLAY_METHOD = DETECT_METHODS[0]
 
+# An evaluation-only release scored by cluster FROC (evaluate_on), when configured.
+EXTERNAL = config["evaluate_on"]
+EXTERNAL_KEYS = (
+    [(v, m) for v in VARIANTS for m in DETECT_METHODS] if EXTERNAL["source"] != "none" else []
+)
+
+
+def external_inputs():
+    """The files of an evaluation-only release that its import reads first (mini-MIAS: Info.txt;
+    CBIS-DDSM: the case-description CSVs)."""
+    if EXTERNAL["source"] == "mini_mias":
+        return [os.path.join(EXTERNAL["path"], "Info.txt")]
+    return list(EXTERNAL["csv"])
+
+
+def nets_of(ext):
+    """Input function: every fold's net (or model card) of a net of the study; none for the
+    first stage alone."""
+
+    def paths(wildcards):
+        if wildcards.method == "dog":
+            return []
+        return [
+            f"results/models/{wildcards.variant}/{wildcards.method}/fold{f}.{ext}" for f in FOLDS
+        ]
+
+    return paths
+
 
 def net_of(ext):
     """Input function: the net (or its model card) a detection job uses; none for the first

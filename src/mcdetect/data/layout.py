@@ -73,8 +73,9 @@ def require_trainable(source: str) -> None:
         raise LayoutError(
             f"dataset.source {source!r} is evaluation-only: its calcification annotations are "
             f"regions (cluster outlines), with no individual MC points, so the 12x12 patch CNNs "
-            f"cannot be trained on it. Train on {', '.join(TRAINABLE_SOURCES)}; read {source} with "
-            f"{EVALUATION_ONLY_SOURCES[source]} to score whole-image detections per cluster."
+            f"cannot be trained on it. Train on {', '.join(TRAINABLE_SOURCES)}, and score the "
+            f"trained nets on it per cluster with evaluate_on: {{source: {source}, path: ...}} "
+            f"(read by {EVALUATION_ONLY_SOURCES[source]})."
         )
     if source not in TRAINABLE_SOURCES:
         raise LayoutError(f"unknown dataset.source {source!r}; one of "

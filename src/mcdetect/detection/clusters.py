@@ -44,9 +44,11 @@ def _link_pairs(xy: np.ndarray, link: float) -> np.ndarray:
     return cKDTree(xy).query_pairs(link, output_type="ndarray").reshape(-1, 2)
 
 
-def _group(xy: np.ndarray, scores: np.ndarray, pairs: np.ndarray, min_mcs: int):
+def _group(xy: np.ndarray, scores: np.ndarray, pairs: np.ndarray, min_mcs: int,
+           members: bool = False):
     """Clusters of points sorted by descending score, linked by ``pairs``: centroids (k x 2),
-    scores (the ``min_mcs``-th highest member) and sizes, by descending score."""
+    scores (the ``min_mcs``-th highest member) and sizes, by descending score (and with
+    ``members`` each cluster's point indices, ascending)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -66,23 +68,31 @@ def _group(xy: np.ndarray, scores: np.ndarray, pairs: np.ndarray, min_mcs: int):
     pick = rank == min_mcs - 1
     nth[labels[pick]] = scores[pick]
     order = np.argsort(-nth[keep], kind="stable")
-    return centroids[order], nth[keep][order], sizes[keep][order]
+    found = centroids[order], nth[keep][order], sizes[keep][order]
+    if members:
+        return (*found, [np.flatnonzero(labels == k) for k in keep[order]])
+    return found
 
 
 def group_clusters(detections: pd.DataFrame, *, link_mm: float = LINK_MM,
-                   min_mcs: int = MIN_MCS) -> pd.DataFrame:
+                   min_mcs: int = MIN_MCS, members: bool = False) -> pd.DataFrame:
     """Clusters of one image's detections (x_mm, y_mm, score): cluster_id, x_mm, y_mm (centroid),
-    n_mcs, score (the ``min_mcs``-th highest member score), by descending score."""
-    columns = ["cluster_id", "x_mm", "y_mm", "n_mcs", "score"]
+    n_mcs, score (the ``min_mcs``-th highest member score), by descending score; with
+    ``members``, also each cluster's detections (row positions in ``detections``, ascending)."""
+    columns = ["cluster_id", "x_mm", "y_mm", "n_mcs", "score", *(["members"] if members else [])]
     if len(detections) < min_mcs:
         return pd.DataFrame(columns=columns)
-    ranked = detections.sort_values("score", ascending=False, kind="stable")
-    xy = ranked[["x_mm", "y_mm"]].to_numpy(np.float64)
-    centroids, scores, sizes = _group(xy, ranked["score"].to_numpy(np.float64),
-                                      _link_pairs(xy, link_mm), min_mcs)
-    return pd.DataFrame({"cluster_id": np.arange(len(scores)), "x_mm": centroids[:, 0],
-                         "y_mm": centroids[:, 1], "n_mcs": sizes.astype(np.int64),
-                         "score": scores})
+    order = np.argsort(-detections["score"].to_numpy(np.float64), kind="stable")
+    xy = detections[["x_mm", "y_mm"]].to_numpy(np.float64)[order]
+    found = _group(xy, detections["score"].to_numpy(np.float64)[order],
+                   _link_pairs(xy, link_mm), min_mcs, members=members)
+    centroids, scores, sizes = found[:3]
+    table = pd.DataFrame({"cluster_id": np.arange(len(scores)), "x_mm": centroids[:, 0],
+                          "y_mm": centroids[:, 1], "n_mcs": sizes.astype(np.int64),
+                          "score": scores})
+    if members:
+        table["members"] = [np.sort(order[m]) for m in found[3]]
+    return table
 
 
 def _match(xs: np.ndarray, ys: np.ndarray, scores: np.ndarray, outlines: list) -> np.ndarray:

@@ -38,9 +38,9 @@ def load_model_card(model_path, card_path=None) -> dict:
 
 def detect_file(dicom, model, card: dict, *, mode: str = "candidates", floor: float = 0.0,
                 nms_mm: float = 0.3, max_candidates: int = 5000, stride: int = 1) -> dict:
-    """Detections and clusters of one DICOM file: {"detections", "clusters", "image", "mask",
-    "header"}. Detections carry canonical (x, y), source pixel (x_src, y_src) and mm
-    coordinates and the score (log-odds)."""
+    """Detections and clusters (with their members' rows in the detections) of one DICOM file:
+    {"detections", "clusters", "image", "mask", "header"}. Detections carry canonical (x, y),
+    source pixel (x_src, y_src) and mm coordinates and the score (log-odds)."""
     from mcdetect.data.dicom import read_mammogram
     from mcdetect.detection.clusters import group_clusters
     from mcdetect.detection.peaks import detect
@@ -58,8 +58,8 @@ def detect_file(dicom, model, card: dict, *, mode: str = "candidates", floor: fl
     xs, ys = mammogram.header.to_source(dets["x"], dets["y"])
     dets.insert(2, "x_src", np.round(xs, 2))
     dets.insert(3, "y_src", np.round(ys, 2))
-    return {"detections": dets, "clusters": group_clusters(dets), "image": image, "mask": mask,
-            "header": mammogram.header}
+    return {"detections": dets, "clusters": group_clusters(dets, members=True), "image": image,
+            "mask": mask, "header": mammogram.header}
 
 
 def write_overlay(path, image: np.ndarray, mask: np.ndarray, detections: pd.DataFrame,

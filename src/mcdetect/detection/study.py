@@ -7,10 +7,42 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["detect_held_out", "froc_study", "overlays_study", "DOG"]
+__all__ = ["detect_held_out", "froc_study", "froc_tables", "write_froc", "overlays_study",
+           "load_nets", "score_image", "DOG"]
 
 DOG = "dog"  # the first stage alone: candidates scored by their difference-of-Gaussians response
 DETECTION_COLUMNS = ["image_id", "x", "y", "x_mm", "y_mm", "score"]
+
+
+def load_nets(model_paths=(), card_paths=()) -> list:
+    """(model, model card) of every net of ``model_paths`` (cards: the .json beside each, or
+    ``card_paths``)."""
+    if not model_paths:
+        return []
+    import keras
+
+    import mcdetect.cnn.models  # noqa: F401  (registers the custom layers for loading)
+    from mcdetect.detection.files import load_model_card
+
+    cards = list(card_paths) or [None] * len(model_paths)
+    return [(keras.models.load_model(m), load_model_card(m, c))
+            for m, c in zip(model_paths, cards, strict=True)]
+
+
+def score_image(nets: list, image: np.ndarray, mask: np.ndarray, *, mode: str,
+                max_candidates: int) -> np.ndarray:
+    """The score map of a preprocessed image: the mean log-odds of ``nets`` ([(model, card)]),
+    or without nets the first stage's own DoG response at its candidates (NaN elsewhere)."""
+    from mcdetect.detection.scoring import candidates, dog_response, score_map
+
+    if not nets:
+        xy = candidates(image, mask, max_candidates)
+        scores = np.full(image.shape, np.nan, np.float32)
+        scores[xy[:, 1], xy[:, 0]] = dog_response(image)[xy[:, 1], xy[:, 0]]
+        return scores
+    maps = [score_map(model, image, mask, card["stats"], mode=mode,
+                      max_candidates=max_candidates) for model, card in nets]
+    return maps[0] if len(maps) == 1 else np.mean(maps, axis=0)
 
 
 def detect_held_out(images: dict, masks: dict, folds_tsv, fold: int, out_parquet, *,
@@ -22,29 +54,15 @@ def detect_held_out(images: dict, masks: dict, folds_tsv, fold: int, out_parquet
     import time
 
     from mcdetect.detection.peaks import detect
-    from mcdetect.detection.scoring import candidates, dog_response, score_map
     from mcdetect.imageio import load_image, load_mask
 
     folds = pd.read_csv(folds_tsv, sep="\t")
     held_out = [i for i in folds.loc[folds["fold"] == fold, "image_id"] if i in images]
-    model = card = None
-    if model_path:
-        import keras
-
-        import mcdetect.cnn.models  # noqa: F401  (registers the custom layers for loading)
-        from mcdetect.detection.files import load_model_card
-
-        model, card = keras.models.load_model(model_path), load_model_card(model_path, card_path)
+    nets = load_nets([model_path] if model_path else [], [card_path] if card_path else [])
     tables, start = [], time.perf_counter()
     for k, image_id in enumerate(held_out, 1):
         image, mask = load_image(images[image_id]), load_mask(masks[image_id])
-        if model is None:
-            xy = candidates(image, mask, max_candidates)
-            scores = np.full(image.shape, np.nan, np.float32)
-            scores[xy[:, 1], xy[:, 0]] = dog_response(image)[xy[:, 1], xy[:, 0]]
-        else:
-            scores = score_map(model, image, mask, card["stats"], mode=mode,
-                               max_candidates=max_candidates)
+        scores = score_image(nets, image, mask, mode=mode, max_candidates=max_candidates)
         dets = detect(scores, mask, floor=floor, nms_mm=nms_mm, spacing_mm=spacing_mm)
         tables.append(dets.assign(image_id=image_id)[DETECTION_COLUMNS])
         if k % max(1, len(held_out) // 5) == 0 or k == len(held_out):
@@ -82,7 +100,7 @@ def froc_study(design, detections: dict, mcs_tsv, folds_tsv, out: dict, *, hit_m
     Bonferroni over the comparisons), bootstrap bands and the figure. ``out``: curves,
     summaries, comparisons, bands (TSV), figure (PNG). Every table has a ``level`` column."""
     from mcdetect.detection.clusters import ClusterFroc, true_clusters
-    from mcdetect.detection.froc import FrocData, froc_bootstrap
+    from mcdetect.detection.froc import FrocData
 
     folds = pd.read_csv(folds_tsv, sep="\t")
     mcs = pd.read_csv(mcs_tsv, sep="\t")
@@ -100,30 +118,45 @@ def froc_study(design, detections: dict, mcs_tsv, folds_tsv, out: dict, *, hit_m
         levels["cluster"][name] = ClusterFroc(table, truth, images, spacing_mm=spacing_mm,
                                               link_mm=link_mm, min_mcs=min_mcs)
     log(f"{len(mcs)} annotated MCs, {len(truth)} annotated clusters on {len(images)} images")
-    names = sorted({k.split("/", 1)[1] for k in levels["MC"]})
-    comparisons = [(f"{x}/{m}", f"{y}/{m}") for m in names for x, y in design.comparisons
-                   if f"{x}/{m}" in levels["MC"] and f"{y}/{m}" in levels["MC"]]
+    tables = froc_tables(design, levels, images, units=units, n_boot=n_boot, seed=seed)
+    write_froc(tables, out, design.variants)
+    log(f"FROC summaries:\n{tables['summaries'].to_string(index=False)}")
+    return tables["summaries"]
+
+
+def froc_tables(design, levels: dict, images: pd.DataFrame, *, units, n_boot: int,
+                seed: int) -> dict:
+    """Curves, summaries, comparisons and bands of every level ({level: {"variant/method":
+    FrocData or ClusterFroc}}), each table with a ``level`` column: the design's comparisons per
+    method and level (paired bootstrap by ``units``, Bonferroni over the comparisons, as in
+    Table 3)."""
+    from mcdetect.detection.froc import froc_bootstrap
+
     tables = {key: [] for key in ("curves", "summaries", "comparisons", "bands")}
     for level, methods in levels.items():
+        names = sorted({k.split("/", 1)[1] for k in methods})
+        comparisons = [(f"{x}/{m}", f"{y}/{m}") for m in names for x, y in design.comparisons
+                       if f"{x}/{m}" in methods and f"{y}/{m}" in methods]
         for name, data in methods.items():
             f, s, t = data.curve()
             tables["curves"].append(pd.DataFrame({"level": level, "model": name,
                                                   "fp_per_image": f, "sensitivity": s,
                                                   "threshold": t}))
-        # Bonferroni over the design's comparisons, per method and level as in Table 3
         summary, diffs, bands = froc_bootstrap(methods, images, comparisons, units=units,
                                                n_boot=n_boot, seed=seed, alpha=design.alpha,
                                                m=design.m)
         for key, table in zip(("summaries", "comparisons", "bands"), (summary, diffs, bands),
                               strict=True):
             tables[key].append(table.assign(level=level)[["level", *table.columns]])
-    tables = {k: pd.concat(v, ignore_index=True) for k, v in tables.items()}
+    return {k: pd.concat(v, ignore_index=True) for k, v in tables.items()}
+
+
+def write_froc(tables: dict, out: dict, variants) -> None:
+    """The FROC tables as TSV (``out``: curves, summaries, comparisons, bands) and the figure."""
     for key, table in tables.items():
         table.to_csv(out[key], sep="\t", index=False,
                      float_format="%.6g" if key in ("curves", "bands") else "%.4f")
-    froc_figure(out["figure"], tables["curves"], tables["bands"], design.variants)
-    log(f"FROC summaries:\n{tables['summaries'].to_string(index=False)}")
-    return tables["summaries"]
+    froc_figure(out["figure"], tables["curves"], tables["bands"], variants)
 
 
 def froc_figure(path, curves: pd.DataFrame, bands: pd.DataFrame, variants) -> None:
