@@ -11,11 +11,15 @@ training folds' statistics, the log-odds margin as the score (``mcdetect.cnn``).
     (the share of annotated MCs with a candidate within the hit radius) bounds the sensitivity.
 ``dense``
     every breast position on a grid of ``stride`` pixels is scored, so the map has no first-stage
-    misses; the net sees each patch as in training, so the cost is that of scoring every
-    position.
+    misses. At ``stride`` 1 the map comes from the nets' exact convolutional form
+    (``mcdetect.detection.dense``: every position at once, the same scores as patch by patch,
+    about 2x faster for the VGG-like net and 2.4x for the AlexNet-like one on 2 CPU cores,
+    ``benchmarks/detect.py``; it needs threadpoolctl to be faster, and without it the scorer
+    stays patch by patch); on a coarser grid, where most positions are not wanted, and for a net
+    whose layers the dense form does not handle (the residual net), patch by patch.
 
-Both give the same score at the same position (one scorer); the map of a mode holds NaN where it
-did not score.
+Both give the same score at the same position (to float32 rounding); the map of a mode holds NaN
+where it did not score.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["dog_response", "candidates", "dense_positions", "score_positions", "score_map",
-           "quantise"]
+           "quantise", "standardise"]
 
 PATCH = 12
 
@@ -74,6 +78,14 @@ def dense_positions(mask: np.ndarray, stride: int = 1) -> np.ndarray:
     return np.stack([xs, ys], axis=1).astype(np.int64)
 
 
+def standardise(image16: np.ndarray, stats: dict) -> np.ndarray:
+    """The whole 16-bit image standardised as ``score_positions`` standardises its patches (the
+    same float32 operations, so the same values)."""
+    scale = np.float32(1.0 / (65535.0 * stats["std"]))
+    shift = np.float32(stats["mean"] / stats["std"])
+    return np.asarray(image16).astype(np.float32) * scale - shift
+
+
 def score_positions(model, image16: np.ndarray, xy: np.ndarray, stats: dict,
                     batch: int = 4096) -> np.ndarray:
     """The net's log-odds margins of the patches centred on ``xy`` of a 16-bit image, standardised
@@ -95,10 +107,16 @@ def score_map(model, image: np.ndarray, mask: np.ndarray, stats: dict, *,
               mode: str = "candidates", max_candidates: int = 5000, stride: int = 1,
               batch: int = 4096) -> np.ndarray:
     """The detection map of one preprocessed image (float in [0, 1]): the net's score at every
-    position the mode scores, NaN elsewhere."""
+    position the mode scores, NaN elsewhere. The dense mode at ``stride`` 1 scores through the
+    nets' exact convolutional form (``mcdetect.detection.dense``) where it is the faster
+    (``fast_here``); ``batch`` is the per-patch scorer's."""
     if mode == "candidates":
         xy = candidates(image, mask, max_candidates)
     elif mode == "dense":
+        from mcdetect.detection.dense import dense_margins, fast_here, supported
+
+        if stride == 1 and fast_here() and supported(model):
+            return dense_margins(model, standardise(quantise(image), stats), _scorable(mask))
         xy = dense_positions(mask, stride)
     else:
         raise ValueError(f"detection mode must be candidates or dense, got {mode!r}")
