@@ -32,6 +32,10 @@ HP = {"epochs": 2, "batch": 32, "base_lr": 0.01, "lr_gamma": 0.1, "lr_step_epoch
         ("vgg", 168_354, [("conv1_1", (12, 12, 32)), ("conv1_2", (12, 12, 32)),
                           ("pool1", (6, 6, 32)), ("conv2_2", (6, 6, 32)), ("pool2", (3, 3, 32)),
                           ("fc1", (256,)), ("fc2", (256,)), ("fc_out", (2,))]),
+        ("resnet", 316_930, [("conv1", (12, 12, 32)), ("res2a_add", (12, 12, 32)),
+                             ("res2b_relu", (12, 12, 32)), ("pool2", (6, 6, 32)),
+                             ("res3a_proj", (6, 6, 64)), ("res3b_relu", (6, 6, 64)),
+                             ("pool3", (3, 3, 64)), ("fc1", (256,)), ("fc_out", (2,))]),
     ],
 )
 def test_models_follow_the_tables(arch, params, shapes):
@@ -46,7 +50,7 @@ def test_models_follow_the_tables(arch, params, shapes):
     assert not np.allclose(y.sum(axis=1), 1.0)
 
 
-@pytest.mark.parametrize("arch", ["alexnet", "vgg"])
+@pytest.mark.parametrize("arch", ["alexnet", "vgg", "resnet"])
 def test_initialisation_is_caffes_xavier_filler(arch):
     """Caffe's "xavier" (variance_norm FAN_IN): uniform in +-sqrt(3 / fan_in), zero biases;
     Glorot's fan-average would give conv1 of the AlexNet-like net a limit of 0.083, not 0.577."""

@@ -14,6 +14,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -167,6 +168,27 @@ def test_architecture_edit_reruns_only_its_trainings(tiny_run, tmp_path, edit):
     assert wildcard_set(jobs, "predict", "variant", "fold") == expect
     assert all(j.reason.startswith("Params have changed") for j in train)
     assert "evaluate" in rules(jobs)
+
+
+def test_an_added_net_trains_only_itself_and_joins_every_table(tiny_run, tmp_path):
+    """The residual net, added to the design's list of nets: only its trainings and predictions
+    are planned (then the evaluation and the report), and one of them trains with the study's
+    protocol on the tiny shards."""
+    edit = overlay(tmp_path, {"train": {"architectures": ["alexnet", "vgg", "resnet"],
+                                        "resnet": {"epochs": 1}}})
+    jobs = planned(tiny_run, edit)
+    assert not rules(jobs) & (DATASET_RULES | PREPROCESS_RULES | PATCH_RULES | {"figures"})
+    expect = {(v, "resnet", f) for v in VARIANTS for f in FOLDS}
+    for rule in ("train", "predict", "model_card"):
+        assert wildcard_set(jobs, rule, "variant", "arch", "fold") == expect, rule
+    assert {"evaluate", "report"} <= rules(jobs)
+    work = copy_run(tiny_run, tmp_path / "work")
+    snakemake(work, "results/predictions/raw/resnet/fold0.parquet", overlay=[TINY, edit])
+    log = pd.read_csv(work / "results/training/raw/resnet/fold0.tsv", sep="\t")
+    assert len(log) == 1 and np.isfinite(log["val_S"]).all()
+    scores = pd.read_parquet(work / "results/predictions/raw/resnet/fold0.parquet")
+    samples = pd.read_parquet(work / "results/patches/samples.parquet")
+    assert len(scores) == (samples["fold"] == 0).sum() and scores["score"].notna().all()
 
 
 def test_evaluation_edit_reruns_only_the_evaluation(tiny_run, tmp_path):

@@ -17,7 +17,7 @@ from mcdetect.errors import MCDetectError
 __all__ = ["StudyDesign", "DesignError", "VARIANTS", "ARCHITECTURES"]
 
 VARIANTS = ("raw", "dehaze", "dehaze_guided", "clahe")  # preprocessing variants the workflow makes
-ARCHITECTURES = ("alexnet", "vgg")  # patch CNNs of mcdetect.cnn.models
+ARCHITECTURES = ("alexnet", "vgg", "resnet")  # patch CNNs of mcdetect.cnn.models
 
 
 class DesignError(MCDetectError):

@@ -11,6 +11,16 @@ Pad column disagrees with their Output column, the output shapes win:
 * VGG-like (Table 2): [conv 3x3 32 (same)] x 2 -> maxpool 2/2 -> [conv 3x3 32] x 2 -> maxpool 2/2
   -> FC 256 -> dropout -> FC 256 -> dropout -> FC 2: 168,354 weights.
 
+Beyond the paper, one more net of the kind its future work asks for:
+
+* ResNet-like (``resnet``; residual learning, He et al., "Deep residual learning for image
+  recognition", CVPR 2016, in the small form used for MC patches): conv 3x3 32 (same) -> two
+  residual blocks of 32 -> maxpool 2/2 to 6x6 -> two residual blocks of 64 (the first with a 1x1
+  projection shortcut) -> maxpool 2/2 to 3x3 -> FC 256 -> dropout -> FC 2: 316,930 weights. A
+  block is ``relu(x + conv(relu(conv(x))))`` with 3x3 same convolutions, no batch normalisation,
+  so that it trains with the paper's protocol (SGD with momentum, Caffe's weight decay, the same
+  initialisation) like the two others.
+
 ReLU after every conv and hidden FC layer, dropout 0.5, zero biases, and the initialisation of the
 paper's Caffe: the "xavier" filler, which in Caffe draws weights uniformly in +-sqrt(3 / fan_in)
 (``variance_norm: FAN_IN``, its default; fan_in = kernel height x width x input channels), i.e.
@@ -31,7 +41,7 @@ from keras import layers, ops
 
 __all__ = ["CaffeLRN", "CaffeSGD", "build_model", "caffe_xavier", "margin", "ARCHITECTURES"]
 
-ARCHITECTURES = ("alexnet", "vgg")
+ARCHITECTURES = ("alexnet", "vgg", "resnet")
 
 
 @keras.saving.register_keras_serializable(package="mcdetect")
@@ -109,10 +119,23 @@ def _dense(units, name, seed, activation="relu", dtype=None):
                         kernel_initializer=caffe_xavier(seed), bias_initializer="zeros")
 
 
+def _residual(x, filters, name, s):
+    """A residual block: relu(shortcut(x) + conv(relu(conv(x)))); the shortcut is the identity,
+    or a 1x1 projection where the number of channels changes."""
+    y = _conv(filters, f"{name}_a", s())(x)
+    y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_b",
+                      kernel_initializer=caffe_xavier(s()), bias_initializer="zeros")(y)
+    if int(x.shape[-1]) != filters:
+        x = layers.Conv2D(filters, 1, name=f"{name}_proj", kernel_initializer=caffe_xavier(s()),
+                          bias_initializer="zeros")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(layers.Add(name=f"{name}_add")([x, y]))
+
+
 def build_model(arch: str, size: int = 12, dropout: float = 0.5, lrn: dict | None = None,
                 seed: int | None = None) -> keras.Model:
-    """The AlexNet-like (``alexnet``) or VGG-like (``vgg``) net for size x size x 1 patches;
-    its output is the two class logits. ``seed`` fixes the initial weights and dropout masks."""
+    """The AlexNet-like (``alexnet``), VGG-like (``vgg``) or ResNet-like (``resnet``) net for
+    size x size x 1 patches; its output is the two class logits. ``seed`` fixes the initial
+    weights and dropout masks."""
     lrn = {"n": 5, "k": 1.0, "alpha": 1e-4, "beta": 0.75, **(lrn or {})}
     counter = iter(range(1, 100))
 
@@ -142,6 +165,15 @@ def build_model(arch: str, size: int = 12, dropout: float = 0.5, lrn: dict | Non
         x = _conv(32, "conv2_2", s())(x)
         x = layers.MaxPooling2D(2, 2, name="pool2")(x)
         hidden = (256, 256)
+    elif arch == "resnet":
+        x = _conv(32, "conv1", s())(x)
+        x = _residual(x, 32, "res2a", s)
+        x = _residual(x, 32, "res2b", s)
+        x = layers.MaxPooling2D(2, 2, name="pool2")(x)
+        x = _residual(x, 64, "res3a", s)
+        x = _residual(x, 64, "res3b", s)
+        x = layers.MaxPooling2D(2, 2, name="pool3")(x)
+        hidden = (256,)
     else:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     x = layers.Flatten(name="flatten")(x)

@@ -89,23 +89,29 @@ def scale_table(dataset: pd.DataFrame, training: pd.DataFrame, bootstrap: dict,
         ("negative patches", PAPER["negatives"], int(total["negative patches"])),
     ]
     for _, t in training.iterrows():
+        # the paper's protocol, for its two nets; a net beyond the paper has no paper column
+        in_paper = t["arch"] in PAPER["table3"]
+
+        def paper(value, in_paper=in_paper):
+            return value if in_paper else "not in the paper"
+
         rows += [
-            (f"{t['arch']}: epochs", PAPER["epochs"], int(t["epochs"])),
-            (f"{t['arch']}: samples per epoch", paper_epoch, int(t["samples_per_epoch"])),
-            (f"{t['arch']}: samples seen per training", PAPER["epochs"] * paper_epoch,
+            (f"{t['arch']}: epochs", paper(PAPER["epochs"]), int(t["epochs"])),
+            (f"{t['arch']}: samples per epoch", paper(paper_epoch), int(t["samples_per_epoch"])),
+            (f"{t['arch']}: samples seen per training", paper(PAPER["epochs"] * paper_epoch),
              int(t["samples"])),
-            (f"{t['arch']}: learning rate per epoch block", "0.001 -> 0.0001 -> ... (/10 every 6)",
-             t["learning_rates"]),
+            (f"{t['arch']}: learning rate per epoch block",
+             paper("0.001 -> 0.0001 -> ... (/10 every 6)"), t["learning_rates"]),
         ]
         hp = (hyperparameters or {}).get(t["arch"])
         if hp:
             rows += [
-                (f"{t['arch']}: batch", PAPER["batch"], int(hp["batch"])),
-                (f"{t['arch']}: share of the training negatives per epoch", "1 (all)",
+                (f"{t['arch']}: batch", paper(PAPER["batch"]), int(hp["batch"])),
+                (f"{t['arch']}: share of the training negatives per epoch", paper("1 (all)"),
                  f"{hp.get('negative_share', 1.0):g}"),
             ]
         rows += [
-            (f"{t['arch']}: training time per training (h, this machine)", "not stated",
+            (f"{t['arch']}: training time per training (h, this machine)", paper("not stated"),
              f"{t['hours'] / max(int(t['trainings']), 1):.3f}"),
         ]
     rows += [
