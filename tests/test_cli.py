@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from conftest import breast_like
 from mcdetect.data.dicom import read_header
+from mcdetect.data.synthetic import write_dicom
 
 MCDETECT = str(Path(sys.executable).with_name("mcdetect"))
 
@@ -31,10 +33,14 @@ def test_detect_on_dicom_files_writes_detections_clusters_and_overlays(tiny_run,
     for d in dicoms:
         (inputs / d.name).write_bytes(d.read_bytes())
     (inputs / "broken.dcm").write_bytes(b"not a DICOM file")
+    write_dicom(inputs / "nospacing.dcm", breast_like(64, 64), spacing_mm=None,
+                imager_spacing_mm=None)
     out = tmp_path / "out"
     proc = _run(inputs, "--model", model, "--out", out, "--floor", "-5")
-    assert proc.returncode == 1  # one file failed, the others were done
-    assert "broken.dcm" in proc.stderr and proc.stderr.count("detections above") == 2
+    assert proc.returncode == 1  # two files failed, the others were done
+    assert "broken.dcm: not a DICOM file" in proc.stderr
+    assert "nospacing.dcm" in proc.stderr and "no pixel spacing" in proc.stderr
+    assert proc.stderr.count("detections above") == 2
     for d in dicoms:
         dets = pd.read_csv(out / f"{d.stem}_detections.csv")
         assert list(dets.columns) == ["x", "y", "x_src", "y_src", "x_mm", "y_mm", "score"]

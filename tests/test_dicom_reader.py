@@ -141,3 +141,24 @@ def test_missing_spacing_names_the_file(write):
     with pytest.raises(MammogramError) as err:
         read_header(path)
     assert str(err.value).startswith(str(path)) and "no pixel spacing" in str(err.value)
+
+
+def test_canonical_positions_map_back_onto_the_original_pixels_right_breast_007(write):
+    """A right breast at 0.07 mm (mirrored and resampled to 0.1 mm by the reader): a speck at a
+    known original pixel is found in the canonical image, and to_source takes its canonical
+    position back to that pixel; to_source inverts to_canonical everywhere."""
+    x, y = 301, 212  # original pixel (column, row)
+    px = breast_like(420, 360, chest_wall="right").astype(np.int32)
+    px = np.clip(px + spot_image(420, 360, x, y, sigma=2.0, base=0, peak=6000), 0, 16383)
+    m = read_mammogram(write("r007.dcm", px, laterality="R", spacing_mm=0.07,
+                             imager_spacing_mm=0.07))
+    h = m.header
+    assert h.flipped and h.shape == (294, 252)  # 420 x 360 at 0.07 mm -> 0.1 mm
+    (cx,), (cy,) = h.to_canonical([x], [y])
+    win = m.image[int(cy) - 5:int(cy) + 6, int(cx) - 5:int(cx) + 6]
+    peak_y, peak_x = np.unravel_index(np.argmax(win), win.shape)
+    (sx,), (sy,) = h.to_source([int(cx) - 5 + peak_x], [int(cy) - 5 + peak_y])
+    assert abs(sx - x) <= 0.72 and abs(sy - y) <= 0.72  # half a canonical pixel: 0.71 px
+    grid = np.random.default_rng(0).uniform(0, 250, (2, 50))
+    back = h.to_canonical(*h.to_source(*grid))
+    np.testing.assert_allclose(back, grid, atol=1e-9)

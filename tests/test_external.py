@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import TINY, breast_like, snakemake, spot_image
-from mcdetect.detection.external import import_external
-from test_real_sources import write_pgm
+from mcdetect.detection.external import import_external, read_canonical
+from test_real_sources import make_cbis, write_pgm
 from test_reruns import copy_run, overlay, planned, rules
 
 
@@ -49,6 +49,22 @@ def test_import_writes_pseudonymous_tables_and_keeps_file_names_private(tmp_path
     with pytest.raises(ValueError, match="evaluate_on.source"):
         import_external("inbreast", root, out, spacing_mm=0.1, nominal_spacing_mm=0.05,
                         pseudonym_key="k")
+
+
+def test_cbis_ddsm_release_is_imported_and_its_images_read_in_the_study_geometry(tmp_path):
+    csv, _ = make_cbis(tmp_path / "CBIS")
+    out = {k: tmp_path / f"{k}.tsv" for k in ("images", "regions", "private")}
+    out["summary"] = tmp_path / "summary.json"
+    summary = import_external("cbis_ddsm", tmp_path / "CBIS", out, csv=[csv], spacing_mm=0.1,
+                              nominal_spacing_mm=0.05, pseudonym_key="k", log=lambda *_: None)
+    assert (summary["images"], summary["cluster_outlines"]) == (1, 1)
+    images = pd.read_csv(out["images"], sep="\t")
+    for key in ("images", "regions", "summary"):
+        assert "Calc-Test" not in out[key].read_text() and "P_00001" not in out[key].read_text()
+    path = pd.read_csv(out["private"], sep="\t")["path"].iloc[0]
+    image = read_canonical("cbis_ddsm", path, spacing_mm=0.1, nominal_spacing_mm=0.05,
+                           pseudonym_key="k")
+    assert image.shape == (images["rows"].iloc[0], images["cols"].iloc[0]) == (200, 150)
 
 
 def test_tiny_study_nets_score_clusters_on_an_evaluation_only_release(tiny_run, tmp_path):
