@@ -94,11 +94,14 @@ def test_froc_table_and_its_comparisons_sit_beside_table3():
     assert table.loc[("MC", "vgg"), "sens@1 dehaze"] == "25.00 (24.00-26.00)"
     assert "sens@all raw" not in table and "sens@1 clahe" not in table  # absent variant
     comparisons = pd.DataFrame([
-        {"level": "cluster", "comparison": "dehaze/vgg - raw/vgg", "summary": key,
+        {"level": "cluster", "comparison": comparison, "summary": key,
          "difference": 0.15, "ci_low": 0.05, "ci_high": 0.25, "p": 0.004, "significant": True}
+        for comparison in ("dehaze/vgg - raw/vgg", "raw/vgg - raw/dog")
         for key in ("sens@1", "area[0,10]")])
-    c = froc_comparisons_table(comparisons, PAPER_DESIGN).iloc[0]
+    table = froc_comparisons_table(comparisons, PAPER_DESIGN)
+    c = table.iloc[0]
     assert (c["comparison"], c["detector"]) == ("DH - UN", "vgg")
+    assert tuple(table.iloc[1][["detector", "comparison"]]) == ("vgg - dog", "UN")
     assert c["area[0,10] difference (95% CI)"] == "+15.00 (+5.00 to +25.00)"
     assert c["p (area[0,10])"] == "0.004*"
     logs = {("raw", "vgg", 0): pd.DataFrame({"epoch": [1, 2], "val_S": [5.0, 5.1],
@@ -106,7 +109,8 @@ def test_froc_table_and_its_comparisons_sit_beside_table3():
     text = findings(pd.DataFrame(), pd.DataFrame(), convergence_table(logs), PAPER_DESIGN,
                     comparisons)
     assert ("Whole-image detection, FROC area over [0, 10] false positives per image in "
-            "points: vgg-like, cluster level: DH - UN = +15.00 (p = 0.004, significant).") in text
+            "points: vgg-like, cluster level: DH - UN = +15.00 (p = 0.004, significant), "
+            "vgg - dog on UN = +15.00 (CI +5.00 to +25.00).") in text
 
 
 def test_scale_and_table3_sit_beside_the_paper(tmp_path):

@@ -114,8 +114,9 @@ def test_tiny_study_marks_mcs_on_held_out_images_and_scores_them_by_froc(tiny_ru
     assert clusters.loc[clusters["summary"] == "sens@all", "value"].gt(0).any()  # some found
     comparisons = pd.read_csv(d / "froc_comparisons.tsv", sep="\t")
     for level in ("MC", "cluster"):
-        assert {"clahe/vgg - raw/vgg", "dehaze/vgg - raw/vgg", "dehaze/vgg - clahe/vgg"} <= set(
-            comparisons.loc[comparisons["level"] == level, "comparison"])
+        assert {"clahe/vgg - raw/vgg", "dehaze/vgg - raw/vgg", "dehaze/vgg - clahe/vgg",
+                "raw/vgg - raw/dog", "dehaze/vgg - dehaze/dog"} <= set(
+            comparisons.loc[comparisons["level"] == level, "comparison"])  # and net - 1st stage
     assert comparisons["p"].between(0, 1).all()
     bands = pd.read_csv(d / "froc_bands.tsv", sep="\t")
     assert (bands["ci_low"] <= bands["ci_high"]).all() and set(bands["level"]) == {"MC",

@@ -128,7 +128,8 @@ def froc_tables(design, levels: dict, images: pd.DataFrame, *, units, n_boot: in
                 seed: int) -> dict:
     """Curves, summaries, comparisons and bands of every level ({level: {"variant/method":
     FrocData or ClusterFroc}}), each table with a ``level`` column: the design's comparisons per
-    method and level (paired bootstrap by ``units``, Bonferroni over the comparisons, as in
+    method and level, and each net against the first stage alone on the same variant (paired
+    bootstrap by ``units``, significance after Bonferroni over the design's comparisons, as in
     Table 3)."""
     from mcdetect.detection.froc import froc_bootstrap
 
@@ -137,6 +138,10 @@ def froc_tables(design, levels: dict, images: pd.DataFrame, *, units, n_boot: in
         names = sorted({k.split("/", 1)[1] for k in methods})
         comparisons = [(f"{x}/{m}", f"{y}/{m}") for m in names for x, y in design.comparisons
                        if f"{x}/{m}" in methods and f"{y}/{m}" in methods]
+        # and each net against the non-learned first stage on the same variant
+        comparisons += [(f"{v}/{m}", f"{v}/{DOG}") for m in names if m != DOG
+                        for v in design.variants
+                        if f"{v}/{m}" in methods and f"{v}/{DOG}" in methods]
         for name, data in methods.items():
             f, s, t = data.curve()
             tables["curves"].append(pd.DataFrame({"level": level, "model": name,

@@ -310,12 +310,15 @@ def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame, d
         c = froc_comparisons[froc_comparisons["summary"] == key]
         groups = {}
         for _, r in c.iterrows():
-            x, y = (part.strip() for part in r["comparison"].split(" - "))
-            (vx, detector), (vy, _) = x.split("/"), y.split("/")
-            sig = "significant" if r["significant"] else "not significant"
-            groups.setdefault((detector == "dog", detector, r["level"] != "MC"), []).append(
-                f"{design.label(vx)} - {design.label(vy)} = {100 * r['difference']:+.2f} "
-                f"(p = {r['p']:.3g}, {sig})")
+            detector, compared, between_variants = _froc_pair(r["comparison"], design)
+            if between_variants:
+                sig = "significant" if r["significant"] else "not significant"
+                text = f"{compared} = {100 * r['difference']:+.2f} (p = {r['p']:.3g}, {sig})"
+            else:
+                text = (f"{detector} on {compared} = {100 * r['difference']:+.2f} (CI "
+                        f"{100 * r['ci_low']:+.2f} to {100 * r['ci_high']:+.2f})")
+            name = detector.split(" - ")[0]
+            groups.setdefault((name == "dog", name, r["level"] != "MC"), []).append(text)
         out.append("Whole-image detection, FROC area over [0, 10] false positives per image "
                    "in points: " + "; ".join(
                        f"{'first stage (DoG)' if dog else f'{det}-like'}, "
@@ -347,15 +350,25 @@ def froc_table(summaries: pd.DataFrame, variants) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _froc_pair(comparison: str, design) -> tuple[str, str, bool]:
+    """(detector, compared, between variants?) of a FROC comparison "variant/method - ...": the
+    design's variants of one detector ("vgg", "DH - UN"), or a net against the first stage on
+    one variant ("vgg - dog", "DH")."""
+    x, y = (part.strip() for part in comparison.split(" - "))
+    (vx, dx), (vy, dy) = x.split("/"), y.split("/")
+    if dx == dy:
+        return dx, f"{design.label(vx)} - {design.label(vy)}", True
+    return f"{dx} - {dy}", design.label(vx), False
+
+
 def froc_comparisons_table(comparisons: pd.DataFrame, design) -> pd.DataFrame:
-    """The design's comparisons of whole-image detection, per level and detector: the
-    differences of FROC_SUMMARIES in percentage points with 95% CIs, p and significance."""
+    """The design's comparisons of whole-image detection per level and detector, and each net
+    against the first stage alone per variant: the differences of FROC_SUMMARIES in percentage
+    points with 95% CIs, p and significance."""
     rows = []
     for (level, comparison), g in comparisons.groupby(["level", "comparison"], sort=False):
-        x, y = (part.strip() for part in comparison.split(" - "))
-        (vx, detector), (vy, _) = x.split("/"), y.split("/")
-        row = {"level": level, "detector": detector,
-               "comparison": f"{design.label(vx)} - {design.label(vy)}"}
+        detector, compared, _ = _froc_pair(comparison, design)
+        row = {"level": level, "detector": detector, "comparison": compared}
         for key in FROC_SUMMARIES:
             r = g[g["summary"] == key].iloc[0]
             row[f"{key} difference (95% CI)"] = (
