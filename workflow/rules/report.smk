@@ -66,6 +66,6 @@ rule report:
     params:
         design=DESIGN.as_dict(),
         training_keys=TRAINING_KEYS,
-        train=config["train"],
+        train={arch: config["train"][arch] for arch in ARCHS},  # the design's nets only
     script:
         "../scripts/report.py"

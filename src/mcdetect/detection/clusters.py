@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["group_clusters", "match_clusters", "true_clusters", "ClusterFroc", "LINK_MM",
+__all__ = ["group_clusters", "match_clusters", "true_clusters", "disc_hull", "ClusterFroc",
+           "LINK_MM",
            "MIN_MCS", "N_THRESHOLDS"]
 
 LINK_MM = 5.0
@@ -124,6 +125,19 @@ def match_clusters(clusters: pd.DataFrame, regions: pd.DataFrame,
     return taken >= 0, taken
 
 
+def disc_hull(points: np.ndarray, radius) -> np.ndarray:
+    """The convex hull (k x 2 vertices) of 16-gons of ``radius`` (one value, or (x, y) radii)
+    around ``points`` (n x 2): a cluster's outline from its MCs that encloses an area even when
+    they lie on a line."""
+    import cv2
+
+    rx, ry = np.broadcast_to(np.asarray(radius, np.float64), (2,))
+    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    ring = np.stack([rx * np.cos(angles), ry * np.sin(angles)], axis=1)
+    pts = (np.asarray(points, np.float64)[:, None, :] + ring[None]).reshape(-1, 2)
+    return cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+
+
 def true_clusters(mcs: pd.DataFrame, regions: pd.DataFrame | None = None, *,
                   min_mcs: int = MIN_MCS, margin: float = 7.0) -> pd.DataFrame:
     """The annotated clusters (image_id and the region columns of ``mcdetect.data.regions``, in
@@ -131,21 +145,16 @@ def true_clusters(mcs: pd.DataFrame, regions: pd.DataFrame | None = None, *,
     INbreast's polygons), else one outline per cluster label (``mcs.cluster_id`` >= 0) with at
     least ``min_mcs`` annotated MCs: the convex hull of discs of radius ``margin`` pixels around
     its MCs."""
-    import cv2
-
     from mcdetect.data.regions import REGION_COLUMNS, polygon_region
 
     if regions is not None and len(regions):
         return regions[["image_id", *REGION_COLUMNS]].reset_index(drop=True)
     rows = []
-    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
-    ring = margin * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     clustered = mcs[mcs["cluster_id"] >= 0] if "cluster_id" in mcs else mcs.iloc[:0]
     for (image_id, cid), g in clustered.groupby(["image_id", "cluster_id"], sort=True):
         if len(g) < min_mcs:
             continue
-        pts = (g[["x", "y"]].to_numpy(np.float64)[:, None, :] + ring[None]).reshape(-1, 2)
-        hull = cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+        hull = disc_hull(g[["x", "y"]].to_numpy(np.float64), margin)
         rows.append({"image_id": image_id, **polygon_region(hull[:, 0], hull[:, 1],
                                                             f"cluster {int(cid)}")})
     table = pd.DataFrame(rows, columns=["image_id", *REGION_COLUMNS[1:]])

@@ -93,12 +93,8 @@ def detect_external(images_tsv, private_tsv, out_parquet, *, source: str, model_
                     log=print) -> pd.DataFrame:
     """Detections on every image of the release by the nets of ``model_paths`` (the folds of one
     net, their log-odds averaged) or, without models, by the first stage alone."""
-    import time
-
-    from mcdetect.detection.peaks import detect
-    from mcdetect.detection.study import DETECTION_COLUMNS, load_nets, score_image
-    from mcdetect.preprocessing.mask import breast_mask
-    from mcdetect.preprocessing.variants import apply_variant, normalise
+    from mcdetect.detection.study import detect_images, load_nets
+    from mcdetect.preprocessing.variants import preprocess_image
 
     nets = load_nets(model_paths, card_paths)
     for _, card in nets:
@@ -108,22 +104,16 @@ def detect_external(images_tsv, private_tsv, out_parquet, *, source: str, model_
                              f"{percentile})")
     images = pd.read_csv(images_tsv, sep="\t")
     path_of = pd.read_csv(private_tsv, sep="\t").set_index("image_id")["path"]
-    tables, start = [], time.perf_counter()
-    for k, image_id in enumerate(images["image_id"], 1):
+
+    def load(image_id):
         image = read_canonical(source, path_of[image_id], spacing_mm=spacing_mm,
                                nominal_spacing_mm=nominal_spacing_mm,
                                pseudonym_key=pseudonym_key)
-        mask = breast_mask(image)
-        image = apply_variant(normalise(image, mask, percentile), variant, variant_params)
-        scores = score_image(nets, image, mask, mode=mode, max_candidates=max_candidates)
-        dets = detect(scores, mask, floor=floor, nms_mm=nms_mm, spacing_mm=spacing_mm)
-        tables.append(dets.assign(image_id=image_id)[DETECTION_COLUMNS])
-        if k % max(1, len(images) // 5) == 0 or k == len(images):
-            log(f"[detect] {k}/{len(images)} images, {time.perf_counter() - start:.0f} s")
-    table = (pd.concat(tables, ignore_index=True) if tables
-             else pd.DataFrame(columns=DETECTION_COLUMNS))
-    table.to_parquet(out_parquet, index=False)
-    return table
+        return preprocess_image(image, variant, variant_params, percentile)
+
+    return detect_images(list(images["image_id"]), load, nets, out_parquet, mode=mode,
+                         max_candidates=max_candidates, floor=floor, nms_mm=nms_mm,
+                         spacing_mm=spacing_mm, log=log)
 
 
 def external_froc_study(design, detections: dict, images_tsv, regions_tsv, out: dict, *,

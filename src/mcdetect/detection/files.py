@@ -45,13 +45,11 @@ def detect_file(dicom, model, card: dict, *, mode: str = "candidates", floor: fl
     from mcdetect.detection.clusters import group_clusters
     from mcdetect.detection.peaks import detect
     from mcdetect.detection.scoring import score_map
-    from mcdetect.preprocessing.mask import breast_mask
-    from mcdetect.preprocessing.variants import apply_variant, normalise
+    from mcdetect.preprocessing.variants import preprocess_image
 
     mammogram = read_mammogram(dicom, card["spacing_mm"])
-    mask = breast_mask(mammogram.image)
-    image = apply_variant(normalise(mammogram.image, mask, card["percentile"]), card["variant"],
-                          card["variant_params"])
+    image, mask = preprocess_image(mammogram.image, card["variant"], card["variant_params"],
+                                   card["percentile"])
     scores = score_map(model, image, mask, card["stats"], mode=mode,
                        max_candidates=max_candidates, stride=stride)
     dets = detect(scores, mask, floor=floor, nms_mm=nms_mm, spacing_mm=card["spacing_mm"])

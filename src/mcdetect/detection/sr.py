@@ -57,12 +57,9 @@ def _outline(points: np.ndarray, radius_px: tuple[float, float], rows: int,
              cols: int) -> np.ndarray:
     """Closed polygon (first vertex repeated last): the convex hull of 16-gons of radius
     ``radius_px`` (columns, rows) around ``points``, kept inside the image [0, cols] x [0, rows]."""
-    import cv2
+    from mcdetect.detection.clusters import disc_hull
 
-    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
-    ring = np.stack([radius_px[0] * np.cos(angles), radius_px[1] * np.sin(angles)], axis=1)
-    pts = (points[:, None, :] + ring[None]).reshape(-1, 2)
-    hull = cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    hull = disc_hull(points, radius_px)
     hull[:, 0] = np.clip(hull[:, 0], 0.0, cols)
     hull[:, 1] = np.clip(hull[:, 1], 0.0, rows)
     return np.vstack([hull, hull[:1]])

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["detect_held_out", "froc_study", "froc_tables", "write_froc", "overlays_study",
-           "load_nets", "score_image", "DOG"]
+__all__ = ["detect_images", "detect_held_out", "froc_study", "froc_tables", "write_froc",
+           "overlays_study", "load_nets", "score_image", "DOG"]
 
 DOG = "dog"  # the first stage alone: candidates scored by their difference-of-Gaussians response
 DETECTION_COLUMNS = ["image_id", "x", "y", "x_mm", "y_mm", "score"]
@@ -45,33 +45,45 @@ def score_image(nets: list, image: np.ndarray, mask: np.ndarray, *, mode: str,
     return maps[0] if len(maps) == 1 else np.mean(maps, axis=0)
 
 
+def detect_images(image_ids: list, load, nets: list, out_parquet, *, mode: str,
+                  max_candidates: int, floor: float, nms_mm: float, spacing_mm: float,
+                  what: str = "", log=print) -> pd.DataFrame:
+    """Detections on every image of ``image_ids`` (``load(image_id)`` gives its preprocessed
+    image and mask) by ``nets`` (``score_image``), written to ``out_parquet`` (columns
+    DETECTION_COLUMNS), with progress in the log."""
+    import time
+
+    from mcdetect.detection.peaks import detect
+
+    tables, start = [], time.perf_counter()
+    for k, image_id in enumerate(image_ids, 1):
+        image, mask = load(image_id)
+        scores = score_image(nets, image, mask, mode=mode, max_candidates=max_candidates)
+        dets = detect(scores, mask, floor=floor, nms_mm=nms_mm, spacing_mm=spacing_mm)
+        tables.append(dets.assign(image_id=image_id)[DETECTION_COLUMNS])
+        if k % max(1, len(image_ids) // 5) == 0 or k == len(image_ids):
+            log(f"[detect] {what}{k}/{len(image_ids)} images, "
+                f"{time.perf_counter() - start:.0f} s")
+    table = (pd.concat(tables, ignore_index=True) if tables
+             else pd.DataFrame(columns=DETECTION_COLUMNS))
+    table.to_parquet(out_parquet, index=False)
+    return table
+
+
 def detect_held_out(images: dict, masks: dict, folds_tsv, fold: int, out_parquet, *,
                     model_path=None, card_path=None, mode: str, max_candidates: int,
                     floor: float, nms_mm: float, spacing_mm: float, log=print) -> pd.DataFrame:
     """Detections on every image of held-out ``fold`` ({image_id: preprocessed PNG},
     {image_id: mask PNG}): the net's (``model_path``) or, without a model, the first stage's own
     DoG response at its candidates."""
-    import time
-
-    from mcdetect.detection.peaks import detect
     from mcdetect.imageio import load_image, load_mask
 
     folds = pd.read_csv(folds_tsv, sep="\t")
     held_out = [i for i in folds.loc[folds["fold"] == fold, "image_id"] if i in images]
     nets = load_nets([model_path] if model_path else [], [card_path] if card_path else [])
-    tables, start = [], time.perf_counter()
-    for k, image_id in enumerate(held_out, 1):
-        image, mask = load_image(images[image_id]), load_mask(masks[image_id])
-        scores = score_image(nets, image, mask, mode=mode, max_candidates=max_candidates)
-        dets = detect(scores, mask, floor=floor, nms_mm=nms_mm, spacing_mm=spacing_mm)
-        tables.append(dets.assign(image_id=image_id)[DETECTION_COLUMNS])
-        if k % max(1, len(held_out) // 5) == 0 or k == len(held_out):
-            log(f"[detect] fold {fold}: {k}/{len(held_out)} images, "
-                f"{time.perf_counter() - start:.0f} s")
-    table = (pd.concat(tables, ignore_index=True) if tables
-             else pd.DataFrame(columns=DETECTION_COLUMNS))
-    table.to_parquet(out_parquet, index=False)
-    return table
+    return detect_images(held_out, lambda i: (load_image(images[i]), load_mask(masks[i])), nets,
+                         out_parquet, mode=mode, max_candidates=max_candidates, floor=floor,
+                         nms_mm=nms_mm, spacing_mm=spacing_mm, what=f"fold {fold}: ", log=log)
 
 
 def _hits(detections: pd.DataFrame, mcs: pd.DataFrame, hit_px: float) -> pd.DataFrame:
@@ -174,13 +186,11 @@ def froc_figure(path, curves: pd.DataFrame, bands: pd.DataFrame, variants) -> No
 
     from mcdetect.evaluation.figures import PALETTE
 
-    def split(table):
-        return table.assign(variant=table["model" if "model" in table else "method"]
-                            .str.split("/").str[0],
-                            method=table["model" if "model" in table else "method"]
-                            .str.split("/").str[1])
+    def split(table, column):  # "variant/method" into its two parts
+        parts = table[column].str.split("/")
+        return table.assign(variant=parts.str[0], method=parts.str[1])
 
-    curves, bands = split(curves), split(bands)
+    curves, bands = split(curves, "model"), split(bands, "method")
     methods, levels = sorted(curves["method"].unique()), list(dict.fromkeys(curves["level"]))
     fig, axes = plt.subplots(len(levels), len(methods), figsize=(4.4 * len(methods),
                                                                  3.6 * len(levels)),

@@ -32,7 +32,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["preprocess_file",
+__all__ = ["preprocess_file", "preprocess_image",
     "VARIANTS", "normalise", "dehaze", "dehaze_guided", "guided_filter", "clahe", "apply_variant",
 ]
 
@@ -147,6 +147,17 @@ def apply_variant(image: np.ndarray, variant: str, params: dict | None = None) -
     raise ValueError(f"unknown preprocessing variant {variant!r}; known: {', '.join(VARIANTS)}")
 
 
+def preprocess_image(image: np.ndarray, variant: str, params: dict,
+                     percentile: float) -> tuple[np.ndarray, np.ndarray]:
+    """The study's preprocessing of one canonical image (float in [0, 1]): its breast mask, and
+    ``variant`` of the image normalised inside it. The one definition that the preprocessing
+    stage, the detection of evaluation-only releases and ``mcdetect detect`` share."""
+    from mcdetect.preprocessing.mask import breast_mask
+
+    mask = breast_mask(image)
+    return apply_variant(normalise(image, mask, percentile), variant, params), mask
+
+
 def preprocess_file(dicom, variant: str, params: dict, out_image, out_mask=None, *,
                     spacing_mm: float, percentile: float, png_compression: int, name: str = "",
                     log) -> np.ndarray:
@@ -156,20 +167,17 @@ def preprocess_file(dicom, variant: str, params: dict, out_image, out_mask=None,
 
     from mcdetect.data.dicom import read_mammogram
     from mcdetect.imageio import save_image, save_mask
-    from mcdetect.preprocessing.mask import breast_mask
 
     start = time.perf_counter()
     image = read_mammogram(dicom, spacing_mm).image
-    mask = breast_mask(image)
-    image = normalise(image, mask, percentile)
     read = time.perf_counter()
-    out = apply_variant(image, variant, params)
+    out, mask = preprocess_image(image, variant, params, percentile)
     done = time.perf_counter()
     save_image(out_image, out, compression=png_compression)
     if out_mask:
         save_mask(out_mask, mask)
         log.info("breast mask: %.1f%% of the image", 100 * mask.mean())
-    log.info("%s %s: %dx%d, read+normalise %.0f ms, %s %.1f ms, write %.0f ms, range [%.4f, %.4f]",
-             name, variant, *out.shape, 1e3 * (read - start), variant, 1e3 * (done - read),
-             1e3 * (time.perf_counter() - done), out.min(), out.max())
+    log.info("%s %s: %dx%d, read %.0f ms, mask+normalise+%s %.1f ms, write %.0f ms, "
+             "range [%.4f, %.4f]", name, variant, *out.shape, 1e3 * (read - start), variant,
+             1e3 * (done - read), 1e3 * (time.perf_counter() - done), out.min(), out.max())
     return out
