@@ -14,7 +14,7 @@ from itertools import combinations
 
 from mcdetect.errors import MCDetectError
 
-__all__ = ["StudyDesign", "DesignError", "VARIANTS", "ARCHITECTURES"]
+__all__ = ["StudyDesign", "SweepDesign", "DesignError", "VARIANTS", "ARCHITECTURES"]
 
 VARIANTS = ("raw", "dehaze", "dehaze_guided", "clahe")  # preprocessing variants the workflow makes
 ARCHITECTURES = ("alexnet", "vgg", "resnet")  # patch CNNs of mcdetect.cnn.models
@@ -123,3 +123,78 @@ class StudyDesign:
         return cls(tuple(d["variants"]), dict(d["labels"]), d["reference"],
                    tuple(tuple(p) for p in d["comparisons"]), tuple(d["archs"]),
                    d.get("alpha", 0.05))
+
+
+@dataclass(frozen=True)
+class SweepDesign:
+    """A parameter sweep of one preprocessing variant (config ``sweep``): every combination of the
+    ``grid``'s values is one setting, preprocessed anew and learnt by each net of ``archs`` (every
+    fold, the study's sample table and training protocol), then compared with the study's reference
+    variant's nets on the same samples. An empty grid: no sweep.
+
+    ``base`` holds the variant's parameters (preprocess.<variant>) and the normalisation's
+    percentile (preprocess.normalise.percentile, which sets how strongly every variant acts) as the
+    study sets them; a setting overrides those it names."""
+
+    variant: str
+    grid: dict
+    archs: tuple[str, ...]
+    reference: str
+    base: dict
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.grid)
+
+    @classmethod
+    def from_config(cls, config: dict, design: StudyDesign) -> SweepDesign:
+        """The sweep of a (schema-validated) config; raises DesignError naming the key at fault."""
+        sweep = config.get("sweep", {})
+        variant = sweep.get("variant", "dehaze")
+        grid = {str(k): list(v) for k, v in (sweep.get("grid") or {}).items()}
+        archs = tuple(sweep.get("archs", ["vgg"]))
+        prep = config["preprocess"]
+        base = {**({} if variant == "raw" else dict(prep.get(variant, {}))),
+                "percentile": prep["normalise"]["percentile"]}
+        if not grid:
+            return cls(variant, {}, archs, design.reference, base)
+        if variant not in VARIANTS:
+            raise DesignError("sweep.variant",
+                              f"unknown {variant!r} (known: {', '.join(VARIANTS)})")
+        for key, values in grid.items():
+            if key not in base:
+                known = [k for k in base if not isinstance(base[k], list | dict)]
+                raise DesignError("sweep.grid", f"{key!r} is not a parameter of {variant} (it has: "
+                                  f"{', '.join(known)})")
+            if isinstance(base[key], list | dict):
+                raise DesignError("sweep.grid", f"{key!r} of {variant} is not a single value and "
+                                  "cannot be swept")
+            if not values or len(set(map(str, values))) != len(values):
+                raise DesignError("sweep.grid", f"{key}: give one or more distinct values")
+        missing = [a for a in archs if a not in design.archs]
+        if missing:
+            raise DesignError("sweep.archs", f"{', '.join(missing)} not among train.architectures "
+                              f"({', '.join(design.archs)}): the sweep is compared with the "
+                              f"study's {design.reference} nets of the same architecture")
+        return cls(variant, grid, archs, design.reference, base)
+
+    def table(self):
+        """Every setting, one row per combination of the grid's values (grid order, the last key
+        fastest): the table ``snakemake.utils.Paramspace`` takes."""
+        from itertools import product
+
+        import pandas as pd
+
+        keys = list(self.grid)
+        combos = product(*(self.grid[k] for k in keys)) if keys else []
+        return pd.DataFrame([dict(zip(keys, combo, strict=True)) for combo in combos],
+                            columns=keys)
+
+    def setting(self, values: dict) -> tuple[dict, float]:
+        """The variant's parameters and the normalisation percentile of one setting (``values``:
+        a Paramspace instance, numpy scalars allowed)."""
+        merged = dict(self.base)
+        for key, value in values.items():
+            merged[key] = value.item() if hasattr(value, "item") else value
+        percentile = merged.pop("percentile")
+        return merged, percentile

@@ -4,9 +4,10 @@
 import hashlib
 import json
 import os
+import re
 
 import pandas as pd
-from snakemake.utils import validate
+from snakemake.utils import Paramspace, validate
 
 from mcdetect.data.layout import (
     INBREAST_SPACING_MM,
@@ -16,7 +17,7 @@ from mcdetect.data.layout import (
     source_file_list,
     synthetic_files,
 )
-from mcdetect.design import StudyDesign
+from mcdetect.design import StudyDesign, SweepDesign
 from mcdetect.ids import image_id
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -166,12 +167,19 @@ def checkpoint_dir(wildcards):
     """Resumable-training checkpoints, outside the declared outputs (Snakemake never deletes
     them), keyed by the training parameters so that a changed parameter starts afresh (and, inside,
     by a fingerprint of the training data: mcdetect.cnn.train)."""
+    return (
+        f"results/checkpoints/{wildcards.variant}_{wildcards.arch}_fold{wildcards.fold}/"
+        + training_digest(wildcards.arch)
+    )
+
+
+def training_digest(arch):
+    """A short key of the training parameters of net {arch}."""
     key = json.dumps(
-        [config["train"][wildcards.arch], config["train"]["seed"], config["train"]["select"]],
+        [config["train"][arch], config["train"]["seed"], config["train"]["select"]],
         sort_keys=True,
     )
-    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-    return f"results/checkpoints/{wildcards.variant}_{wildcards.arch}_fold{wildcards.fold}/{digest}"
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
 def preprocessed(wildcards):
@@ -235,3 +243,42 @@ def net_of(ext):
         return f"results/models/{wildcards.variant}/{wildcards.method}/fold{wildcards.fold}.{ext}"
 
     return path
+
+
+# A sweep of one variant's parameters (config sweep; nothing when its grid is empty): one
+# Paramspace setting per combination of the grid's values, named like "omega~0.9_percentile~90".
+SWEEP = SweepDesign.from_config(config, DESIGN)
+SWEEP_DIR = f"results/sweep/{SWEEP.variant}"
+SWEEP_SPACE = (
+    Paramspace(SWEEP.table(), filename_params="*", single_wildcard="setting")
+    if SWEEP.enabled
+    else None
+)
+SWEEP_SETTINGS = list(SWEEP_SPACE.instance_patterns) if SWEEP.enabled else []
+SWEEP_KEYS = [(s, a, f) for s in SWEEP_SETTINGS for a in SWEEP.archs for f in FOLDS]
+# every setting's name and parameter values, for the sweep's evaluation
+SWEEP_TABLE = [
+    {"setting": s, **row}
+    for s, row in zip(SWEEP_SETTINGS, SWEEP.table().to_dict("records"), strict=True)
+]
+
+
+def sweep_setting(wildcards):
+    """(the variant's parameters, the normalisation percentile) of setting {setting}."""
+    return SWEEP.setting(SWEEP_SPACE.instance(wildcards))
+
+
+def sweep_training_shards(wildcards):
+    """Shard folders of the folds a sweep model of held-out fold {fold} trains on."""
+    return [
+        f"{SWEEP_DIR}/{wildcards.setting}/shards/fold{f}" for f in FOLDS if f != int(wildcards.fold)
+    ]
+
+
+def sweep_checkpoint_dir(wildcards):
+    """Resumable-training checkpoints of a sweep model, keyed like checkpoint_dir."""
+    return (
+        f"results/checkpoints/sweep/{SWEEP.variant}/"
+        f"{wildcards.setting}_{wildcards.arch}_fold{wildcards.fold}/"
+        + training_digest(wildcards.arch)
+    )

@@ -6,6 +6,14 @@
 
 rule report:
     input:
+        **(
+            {
+                "sweep": rules.sweep_evaluate.output.table,
+                "sweep_summary": rules.sweep_evaluate.output.summary,
+            }
+            if SWEEP.enabled
+            else {}
+        ),
         folds="results/dataset/folds.tsv",
         samples="results/patches/samples_summary.tsv",
         table3="results/evaluation/table3.csv",

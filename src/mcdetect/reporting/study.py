@@ -25,6 +25,8 @@ from mcdetect.reporting.tables import (
     read_json,
     scale_table,
     summary_markdown,
+    sweep_findings,
+    sweep_report_table,
     table3_with_paper,
     training_summary,
     write_html,
@@ -45,7 +47,8 @@ FROC_NOTE = (
 def report_study(design, inp: dict, training_logs: dict, out: dict, *, train: dict) -> str:
     """Write every table of the report (``out``: summary, dataset_csv and one HTML page per table)
     from the evaluation's and detection's outputs (``inp``: folds, samples, table3, bootstrap,
-    per_model, gains, per_fold, froc, froc_comparisons) and the per-epoch logs of every training
+    per_model, gains, per_fold, froc, froc_comparisons; with a sweep, its table and summary:
+    sweep, sweep_summary) and the per-epoch logs of every training
     ({(variant, arch, fold): TSV}). Returns what the run shows, in sentences."""
     dataset = dataset_table(pd.read_csv(inp["folds"], sep="\t"),
                             pd.read_csv(inp["samples"], sep="\t"))
@@ -67,6 +70,13 @@ def report_study(design, inp: dict, training_logs: dict, out: dict, *, train: di
             froc_comparisons_table(froc_raw, design), FROC_NOTE + f" *: significant after "
             f"Bonferroni (m = {design.m}).")
     text = findings(t3_raw, gains_raw, convergence, design, froc_raw)
+    sweep = None
+    if inp.get("sweep"):
+        raw, info = pd.read_csv(inp["sweep"], sep="\t"), read_json(inp["sweep_summary"])
+        sweep = (f"Sweep of {info['variant']}: S (%) and gain over {info['reference']} per "
+                 "setting", sweep_report_table(raw), info["note"] + " Figure: results/figures/"
+                 f"fig_sweep_{info['variant']}.png; training curves: results/sweep/.")
+        text += " " + sweep_findings(raw, info["variant"], info["reference"])
     write_html(out["dataset"], "Dataset per fold", dataset,
                "Patients never span folds; positive patches are centred on annotated MCs (those "
                "too close to the image border are dropped), negatives are drawn in the breast "
@@ -101,5 +111,5 @@ def report_study(design, inp: dict, training_logs: dict, out: dict, *, train: di
                "percentage point. The curves are in the Training section.")
     Path(out["summary"]).write_text(summary_markdown(
         dataset, scale, t3, note, bootstrap, m=design.m, detectors=detectors, gains=gains,
-        per_fold=per_fold, convergence=convergence, froc=froc, text=text))
+        per_fold=per_fold, convergence=convergence, froc=froc, sweep=sweep, text=text))
     return text

@@ -174,6 +174,7 @@ def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFram
                      gains: pd.DataFrame | None = None, per_fold: pd.DataFrame | None = None,
                      convergence: pd.DataFrame | None = None,
                      froc: tuple[pd.DataFrame, pd.DataFrame, str] | None = None,
+                     sweep: tuple[str, pd.DataFrame, str] | None = None,
                      text: str = "") -> str:
     """The study in one Markdown page: what it shows, what ran, at what scale, Table 3 and
     beside it whole-image detection (``froc``: its table, comparisons and note), the detectors
@@ -196,6 +197,9 @@ def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFram
     if convergence is not None:
         extra.append("## Convergence of every training (validation S per epoch)\n\n"
                      + convergence.to_markdown(index=False))
+    if sweep is not None:
+        title, table, note = sweep
+        extra.append(f"## {title}\n\n" + table.to_markdown(index=False) + "\n\n" + note)
     return "\n\n".join([
         "# Study summary",
         *(["## What this run shows\n\n" + text] if text else []),
@@ -243,6 +247,37 @@ def gains_table(gains: pd.DataFrame) -> pd.DataFrame:
         "gain (95% CI)": f"{r['gain']:+.2f} ({r['ci_low']:+.2f} to {r['ci_high']:+.2f})",
         "p": f"{r['p']:.3g}", "CNN better (CI above 0)": "yes" if r["beats"] else "no",
     } for _, r in gains.iterrows()])
+
+
+def sweep_report_table(sweep: pd.DataFrame) -> pd.DataFrame:
+    """A sweep's table for the report: the setting's parameters, the net, S and the gain over the
+    reference (percentage points) with 95% CIs, p and Bonferroni significance."""
+    ref = next(c for c in sweep.columns if c.startswith("S_"))
+    params = list(sweep.columns[:list(sweep.columns).index("CNN")])
+    return pd.DataFrame([{
+        **{k: r[k] for k in params}, "CNN": r["CNN"],
+        "S (95% CI)": _ci(r["S"], r["ci_low"], r["ci_high"]), ref: f"{r[ref]:.2f}",
+        "gain (95% CI)": f"{r['gain']:+.2f} ({r['gain_ci_low']:+.2f} to {r['gain_ci_high']:+.2f})",
+        "p": f"{r['p']:.3g}" + ("*" if r["significant"] else ""),
+    } for _, r in sweep.iterrows()])
+
+
+def sweep_findings(sweep: pd.DataFrame, variant: str, reference: str) -> str:
+    """The sweep in a sentence per net: the range of the gain over the reference across the
+    settings, and in how many the CI lies above (or below) zero."""
+    params = list(sweep.columns[:list(sweep.columns).index("CNN")])
+    out = []
+    for arch, g in sweep.groupby("CNN", sort=False):
+        def name(r):
+            return ", ".join(f"{k} {r[k]:g}" if isinstance(r[k], int | float) else f"{k} {r[k]}"
+                             for k in params)
+        lo, hi = g.loc[g["gain"].idxmin()], g.loc[g["gain"].idxmax()]
+        above, below = int((g["gain_ci_low"] > 0).sum()), int((g["gain_ci_high"] < 0).sum())
+        out.append(f"Sweep of {variant} ({len(g)} settings), {arch}-like: the gain in S over "
+                   f"{reference} ranges from {lo['gain']:+.2f} points ({name(lo)}) to "
+                   f"{hi['gain']:+.2f} ({name(hi)}); its 95% CI lies above zero in {above} and "
+                   f"below zero in {below} of {len(g)} settings.")
+    return " ".join(out)
 
 
 def per_fold_table(per_fold: pd.DataFrame) -> pd.DataFrame:
