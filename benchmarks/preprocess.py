@@ -6,7 +6,10 @@ image for each variant beside a naive baseline measured in the same run:
 * dehaze (cv2 erosion + in-place numpy) against scipy.ndimage.minimum_filter + numpy;
 * CLAHE in floating point (``mcdetect.preprocessing.clahe``, MATLAB and scikit-image semantics)
   against skimage.exposure.equalize_adapthist;
-* raw (normalisation), dehaze_guided, and the 16-bit PNG write/read of one output.
+* raw (normalisation), dehaze_guided, and the 16-bit PNG write/read of one output;
+* the other published dehazing methods (Tarel & Hautiere's median-filter veil, Meng et al.'s
+  boundary-constrained, contextually regularised transmission) against the dark-channel variant
+  (``--methods`` runs this part alone).
 
 Then the per-job overhead of the Snakemake rule: a small synthetic study is prepared, its dehaze
 jobs are timed one at a time (--cores 1), and the in-process cost of the same work (read, mask,
@@ -30,7 +33,14 @@ from mcdetect.data.dicom import read_mammogram
 from mcdetect.data.synthetic import SyntheticConfig, generate_image
 from mcdetect.imageio import load_image, save_image
 from mcdetect.preprocessing.mask import breast_mask
-from mcdetect.preprocessing.variants import clahe, dehaze, dehaze_guided, normalise
+from mcdetect.preprocessing.variants import (
+    clahe,
+    dehaze,
+    dehaze_guided,
+    dehaze_meng,
+    dehaze_tarel,
+    normalise,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,12 +80,29 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def kernels():
+def test_image():
+    """The benchmarks' mammogram: synthetic, 2294x1914 at 0.1 mm, as the study normalises it."""
     cfg = SyntheticConfig(rows=2294, cols=1914)
     img = generate_image(cfg, 0, "L", "CC", patient_rng_seed=0)
     reader = (1.0 - img.stored.astype(np.float32) / 16383.0).astype(np.float32)
-    mask = breast_mask(reader)
-    image = normalise(reader, mask)
+    return reader, normalise(reader, breast_mask(reader))
+
+
+def methods():
+    """The other dehazing methods, each against the dark channel (Eq. 8) in the same run."""
+    _, image = test_image()
+    dark = timed(lambda: dehaze(image))
+    rows = [("dehaze_tarel (p 0.9, 11x11 medians)", timed(lambda: dehaze_tarel(image), 3), dark),
+            ("dehaze_meng (c0 0.08, 11x11, lam 1, sigma 0.5)", timed(lambda: dehaze_meng(image),
+                                                                    3), dark)]
+    print("| method | ms per image | dark channel (dehaze) ms | times the dark channel |")
+    print("| --- | --- | --- | --- |")
+    for name, ms, base in rows:
+        print(f"| {name} | {ms:.0f} | {base:.1f} | {ms / base:.0f}x |")
+
+
+def kernels():
+    reader, image = test_image()
     rows = []
     t_norm = timed(lambda: normalise(reader, breast_mask(reader)))
     rows.append(("raw (mask + normalisation)", t_norm, None, None))
@@ -128,8 +155,11 @@ def job_overhead(n_images=8):
 
 
 def main():
-    rows, size, shape = kernels()
     print(f"Machine: {machine()}\n")
+    if "--methods" in sys.argv[1:]:
+        methods()
+        return
+    rows, size, shape = kernels()
     print(f"Image: synthetic raw mammogram {shape[0]}x{shape[1]} at 0.1 mm, float32; "
           f"median of repeated runs.\n")
     print("| operation | ms per image | baseline | baseline ms | speed-up |")
@@ -141,6 +171,7 @@ def main():
             print(f"| {name} | {ms:.1f} | | | |")
     print(f"\nOne dehazed image as 16-bit PNG: {size / 1e6:.2f} MB "
           f"({size / (shape[0] * shape[1] * 2):.0%} of the raw 16-bit size).\n")
+    methods()
     per_job, work, n = job_overhead()
     print(f"Snakemake dehaze job (1024x832 image, {n} jobs, --cores 1): {per_job:.2f} s per job; "
           f"the same work in process: {work:.3f} s; overhead {per_job - work:.2f} s per job "

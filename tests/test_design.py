@@ -6,12 +6,13 @@ import json
 import re
 
 import cv2
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import TINY, snakemake
-from mcdetect.design import DesignError, StudyDesign
+from conftest import REPO, TINY, snakemake
+from mcdetect.design import DesignError, StudyDesign, SweepDesign
 
 LABELS = {"raw": "UN", "clahe": "CL", "dehaze": "DH", "dehaze_guided": "DG"}
 
@@ -63,11 +64,14 @@ def test_a_comparison_naming_an_unknown_variant_stops_the_workflow_at_parse_time
 
 @pytest.fixture(scope="module")
 def two_variant_run(tmp_path_factory):
-    """The tiny study with two variants, raw and the guided-filter dehazing, end to end."""
+    """The tiny study with two variants, raw and the guided-filter dehazing, end to end (without
+    the tiny study's parameter sweep, which test_workflow.py checks on the shared run)."""
     work = tmp_path_factory.mktemp("two")
+    tiny = {k: v for k, v in yaml.safe_load(TINY.read_text()).items() if k != "sweep"}
+    tiny["preprocess"] = {"variants": ["raw", "dehaze_guided"]}
     overlay = work / "two.yaml"
-    overlay.write_text(yaml.safe_dump({"preprocess": {"variants": ["raw", "dehaze_guided"]}}))
-    snakemake(work, overlay=[TINY, overlay])
+    overlay.write_text(yaml.safe_dump(tiny))
+    snakemake(work, overlay=overlay)
     return work
 
 
@@ -114,3 +118,52 @@ def test_every_variant_of_the_config_is_trained_evaluated_and_reported(tmp_path)
     assert counts["train"] == counts["predict"] == str(4 * 2 * 2)  # variants x CNNs x folds
     assert counts["shards"] == str(4 * 2) and counts["baselines"] == "4"
     assert counts["evaluate"] == counts["report"] == "1"
+
+
+def test_published_dehazing_methods_join_the_design_as_variants(tmp_path):
+    """Tarel's veil and Meng's boundary-constrained transmission as variants of the study: the dry
+    run plans their preprocessing of every image, their shards, baselines, trainings and
+    predictions; their labels (DT, DM) name them in the tables."""
+    overlay = tmp_path / "methods.yaml"
+    overlay.write_text(yaml.safe_dump(
+        {"preprocess": {"variants": ["raw", "dehaze_tarel", "dehaze_meng"]}}))
+    proc = snakemake(tmp_path / "work", "-n", overlay=[TINY, overlay])
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
+    assert counts["train"] == counts["predict"] == str(3 * 2 * 2)  # variants x CNNs x folds
+    assert counts["shards"] == str(3 * 2) and counts["baselines"] == "3"
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["preprocess"]["variants"] = ["raw", "dehaze_tarel", "dehaze_meng"]
+    assert StudyDesign.from_config(config).compared == [("DT", "UN"), ("DM", "UN"), ("DM", "DT")]
+
+
+def sweep_config(**sweep):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["sweep"] |= sweep
+    return config
+
+
+def test_a_sweep_is_every_combination_of_its_grid_over_the_studys_parameters():
+    config = sweep_config(grid={"omega": [0.7, 0.9], "percentile": [90, 99]})
+    sweep = SweepDesign.from_config(config, StudyDesign.from_config(config))
+    assert sweep.enabled and sweep.reference == "raw" and sweep.archs == ("vgg",)
+    table = sweep.table()
+    assert list(table.columns) == ["omega", "percentile"] and len(table) == 4
+    assert table.iloc[1].tolist() == [0.7, 99]  # the last key varies fastest
+    # a setting overrides what it names; the rest keeps the study's values (window 11)
+    assert sweep.setting({"omega": np.float64(0.7), "percentile": np.int64(99)}) == (
+        {"omega": 0.7, "window": 11}, 99)
+    off = SweepDesign.from_config(sweep_config(), StudyDesign.from_config(config))
+    assert not off.enabled and off.table().empty
+
+
+@pytest.mark.parametrize("sweep, key, words", [
+    ({"grid": {"radius": [5]}}, "sweep.grid", "'radius' is not a parameter of dehaze"),
+    ({"variant": "clahe", "grid": {"tiles": [4, 8]}}, "sweep.grid", "not a single value"),
+    ({"grid": {"omega": [0.9, 0.9]}}, "sweep.grid", "distinct"),
+    ({"grid": {"omega": [0.9]}, "archs": ["resnet"]}, "sweep.archs", "not among"),
+])
+def test_a_sweep_that_cannot_run_is_named_at_parse_time(sweep, key, words):
+    config = sweep_config(**sweep)
+    with pytest.raises(DesignError, match=words) as err:
+        SweepDesign.from_config(config, StudyDesign.from_config(config))
+    assert err.value.key == key

@@ -281,3 +281,30 @@ def test_gains_over_the_best_baseline_and_per_fold_s():
         assert r["S"] == pytest.approx(100 * mean_sensitivity(s[y == 1], s[y == 0]))
         assert r["ci_low"] <= r["S"] <= r["ci_high"]
         assert r["positives"] == (y == 1).sum()
+
+
+def test_sweep_table_gives_each_settings_gain_over_the_reference_with_bonferroni(tmp_path):
+    """A sweep of two settings scored on the same samples as the reference: the gain is the
+    difference of S on the full data, its CI comes from the same paired resamples, m = settings x
+    nets; a setting identical to the reference gains exactly 0 with p = 1; the figure is drawn."""
+    import pandas as pd
+
+    from mcdetect.evaluation.sweep import sweep_figure, sweep_table
+
+    rng = np.random.default_rng(5)
+    labels = np.r_[np.ones(300), np.zeros(6000)].astype(int)
+    ref = rng.normal(labels * 1.0)
+    better = ref + labels * rng.normal(1.5, 0.3, len(labels))
+    scores = {"raw/vgg": ref, "omega~0.9/vgg": ref.copy(), "omega~0.5/vgg": better}
+    res = paired_bootstrap(scores, labels, n_boot=300, seed=1, a=A, b=B)
+    settings = pd.DataFrame({"setting": ["omega~0.5", "omega~0.9"], "omega": [0.5, 0.9]})
+    table = sweep_table(res, settings, ["vgg"], "raw")
+    same, up = table.set_index("omega").loc[0.9], table.set_index("omega").loc[0.5]
+    assert same["gain"] == 0 and same["gain_ci_low"] == same["gain_ci_high"] == 0
+    assert same["p"] == 1 and not same["significant"]
+    assert up["gain"] == pytest.approx(100 * (res["S"]["omega~0.5/vgg"] - res["S"]["raw/vgg"]))
+    assert up["gain_ci_low"] > 0 and up["p"] < 0.05 / 2 and up["significant"]
+    assert up["S_raw"] == pytest.approx(100 * mean_sensitivity(ref[labels == 1],
+                                                               ref[labels == 0]))
+    sweep_figure(tmp_path / "sweep.png", table, ["omega"], "raw", "test")
+    assert (tmp_path / "sweep.png").stat().st_size > 5_000

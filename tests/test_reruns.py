@@ -191,6 +191,29 @@ def test_an_added_net_trains_only_itself_and_joins_every_table(tiny_run, tmp_pat
     assert len(scores) == (samples["fold"] == 0).sum() and scores["score"].notna().all()
 
 
+SWEEP_RULES = {"sweep_preprocess", "sweep_shards", "sweep_train", "sweep_predict"}
+
+
+def test_a_sweep_edit_reruns_only_the_changed_settings(tiny_run, tmp_path):
+    """The tiny sweep (omega 0.7, 0.9 x percentile 90, 99): an added omega plans only its two
+    settings' jobs, then the sweep's evaluation and the report; a changed study parameter that no
+    setting names (the dehazing window) reruns every setting and the study's own dehazing."""
+    grid = {"omega": [0.7, 0.8, 0.9], "percentile": [90, 99]}
+    jobs = planned(tiny_run, overlay(tmp_path, {"sweep": {"grid": grid}}))
+    new = {"omega~0.8_percentile~90", "omega~0.8_percentile~99"}
+    for rule in SWEEP_RULES:
+        assert wildcard_set(jobs, rule, "setting") == new, rule
+    assert wildcard_set(jobs, "sweep_train", "arch", "fold") == {("vgg", f) for f in FOLDS}
+    assert rules(jobs) == SWEEP_RULES | {"sweep_evaluate", "report", "study"}, show(jobs)
+
+    jobs = planned(tiny_run, overlay(tmp_path, {"preprocess": {"dehaze": {"window": 7}}}))
+    settings = {f"omega~{o}_percentile~{p}" for o in (0.7, 0.9) for p in (90, 99)}
+    assert wildcard_set(jobs, "sweep_preprocess", "setting") == settings
+    assert wildcard_set(jobs, "train", "variant") == {"dehaze"}
+    assert all(j.reason.startswith("Params have changed")
+               for j in jobs if j.rule == "sweep_preprocess")
+
+
 def test_evaluation_edit_reruns_only_the_evaluation(tiny_run, tmp_path):
     jobs = planned(tiny_run, overlay(tmp_path, {"evaluation": {"n_boot": 100}}))
     assert "evaluate" in rules(jobs)

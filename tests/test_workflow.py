@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import REPO, breast_like, snakemake, spot_image
 from mcdetect.data.synthetic import read_dicom_phi
@@ -123,6 +124,35 @@ def test_tiny_study_marks_mcs_on_held_out_images_and_scores_them_by_froc(tiny_ru
                                                                                   "cluster"}
     for figure in ("fig_froc.png", "fig_detection_overlays.png"):
         assert (tiny_run / "results/figures" / figure).stat().st_size > 10_000
+
+def test_tiny_sweep_compares_every_setting_with_the_raw_nets_in_the_report(tiny_run):
+    """The tiny study's sweep (two omegas x two percentiles, tests/config/tiny.yaml): every
+    setting trained on both folds and scored on the study's samples, its table and figure in the
+    report; the setting equal to the study's own dehazing reproduces its dehazed VGG-like S."""
+    root = tiny_run / "results/sweep/dehaze"
+    settings = [f"omega~{o}_percentile~{p}" for o in (0.7, 0.9) for p in (90, 99)]
+    samples = pd.read_parquet(tiny_run / "results/patches/samples.parquet")
+    for setting in settings:
+        images = sorted((root / setting / "preprocessed").glob("*.png"))
+        assert len(images) == len(pd.read_csv(tiny_run / "results/dataset/images.tsv", sep="\t"))
+        scores = pd.concat(pd.read_parquet(root / setting / f"predictions/vgg/fold{f}.parquet")
+                           for f in (0, 1))
+        assert sorted(scores["sample_id"]) == sorted(samples["sample_id"])
+        log = pd.read_csv(root / setting / "training/vgg/fold0.tsv", sep="\t")
+        assert len(log) == 2 and np.isfinite(log["val_S"]).all()  # tiny: 2 epochs
+    table = pd.read_csv(root / "sweep.tsv", sep="\t")
+    assert len(table) == 4 and set(table["CNN"]) == {"vgg"}
+    assert (table["gain_ci_low"] <= table["gain"]).all() and table["p"].between(0, 1).all()
+    t3 = pd.read_csv(tiny_run / "results/evaluation/table3.csv").set_index("CNN")
+    same = table[(table["omega"] == 0.9) & (table["percentile"] == 90)].iloc[0]
+    assert same["S"] == pytest.approx(t3.loc["vgg", "S_DH"], abs=1e-3)  # deterministic training
+    assert same["S_raw"] == pytest.approx(t3.loc["vgg", "S_UN"], abs=1e-3)
+    assert (tiny_run / "results/figures/fig_sweep_dehaze.png").stat().st_size > 10_000
+    summary = (tiny_run / "results/report/summary.md").read_text()
+    assert "## Sweep of dehaze: S (%) and gain over raw per setting" in summary
+    assert "Sweep of dehaze (4 settings), vgg-like" in summary
+    assert "Bonferroni, m = 4" in (root / "sweep.html").read_text()
+
 
 def test_tiny_study_trainings_log_validation_every_epoch(tiny_run):
     for variant in ("raw", "dehaze", "clahe"):

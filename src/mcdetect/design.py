@@ -16,7 +16,8 @@ from mcdetect.errors import MCDetectError
 
 __all__ = ["StudyDesign", "SweepDesign", "DesignError", "VARIANTS", "ARCHITECTURES"]
 
-VARIANTS = ("raw", "dehaze", "dehaze_guided", "clahe")  # preprocessing variants the workflow makes
+# preprocessing variants the workflow makes
+VARIANTS = ("raw", "dehaze", "dehaze_guided", "dehaze_tarel", "dehaze_meng", "clahe")
 ARCHITECTURES = ("alexnet", "vgg", "resnet")  # patch CNNs of mcdetect.cnn.models
 
 

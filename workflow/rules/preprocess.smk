@@ -31,7 +31,7 @@ rule preprocess:
     log:
         "logs/preprocess/{variant}/{image}.log",
     wildcard_constraints:
-        variant="dehaze|dehaze_guided|clahe",
+        variant="dehaze|dehaze_guided|dehaze_tarel|dehaze_meng|clahe",
     conda:
         "../../envs/dataset.yaml"
     params:

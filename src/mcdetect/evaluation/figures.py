@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 
 __all__ = ["average_roc_figure", "PALETTE"]
 
-PALETTE = {"raw": "0.45", "clahe": "tab:blue", "dehaze": "tab:red", "dehaze_guided": "tab:orange"}
+PALETTE = {"raw": "0.45", "clahe": "tab:blue", "dehaze": "tab:red", "dehaze_guided": "tab:orange",
+           "dehaze_tarel": "tab:purple", "dehaze_meng": "tab:green"}
 
 
 def average_roc_figure(path, grid: np.ndarray, curves: dict, a: float, b: float,

@@ -92,6 +92,11 @@ def densest_box_centre(xy: np.ndarray, box: int) -> np.ndarray:
 
 def variant_title(variant: str, params: dict) -> str:
     """A variant's name with its parameters, for a figure panel."""
+    if variant == "dehaze_tarel":
+        return f"Tarel veil (p {params['p']:g}, {params['window']}x{params['window']} median)"
+    if variant == "dehaze_meng":
+        return (f"Meng boundary (c0 {params['c0']:g}, {params['window']}x{params['window']}, "
+                f"λ {params['lam']:g})")
     if variant.startswith("dehaze"):
         w = params["window"]
         extra = ", guided filter" if variant == "dehaze_guided" else ""
