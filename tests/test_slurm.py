@@ -124,8 +124,10 @@ def test_every_job_went_through_slurm_and_completed(slurm_run):
     assert {j["Partition"] for j in jobs} == {"main"}
     rules = {_rule(j) for j in jobs}
     for rule in ("synthesize", "validate", "manifest", "folds", "figures", "samples", "shards",
-                 "train", "predict", "evaluate"):
+                 "train", "predict", "evaluate", "sweep_preprocess", "sweep_evaluate"):
         assert rule in rules
+    # the tiny sweep: one SLURM job per training (2 omegas x 2 percentiles x 2 folds, VGG-like)
+    assert sum(_rule(j) == "sweep_train" for j in jobs) == 8
     # One plugin log per SLURM job, and the run ids of the jobs are the one of this run.
     logs = list((work / ".snakemake/slurm_logs").rglob("*.log"))
     assert sorted(p.stem for p in logs) == sorted(j["JobId"] for j in jobs)

@@ -244,6 +244,6 @@ def test_stage_targets_run_the_workflow_up_to_their_stage(tiny_run, tmp_path):
         assert len(list((work / f"results/preprocessed/{variant}").glob("*.png"))) == len(images)
     assert (work / "results/figures/fig2_dehazing_example.png").is_file()
     assert not (work / "results/patches").exists() and not (work / "results/models").exists()
-    for stage in ("dataset", "preprocessed", "patches", "models", "evaluation", "report"):
+    for stage in ("dataset", "preprocessed", "patches", "models", "evaluation", "sweep", "report"):
         proc = snakemake(tiny_run, stage, "-n")
         assert "Nothing to be done" in proc.stdout + proc.stderr, stage
