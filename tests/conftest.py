@@ -23,6 +23,19 @@ def pytest_configure(config):
     )
 
 
+# The first test that needs the tiny study builds it (the whole study and its sweep: 10-15 min on
+# 2 cores), and pytest-timeout counts fixtures in: such tests get this limit instead of the
+# default (pyproject.toml), unless they set their own.
+TINY_RUN_TIMEOUT_S = 2400
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tiny_run" in getattr(item, "fixturenames", ()) and not item.get_closest_marker(
+                "timeout"):
+            item.add_marker(pytest.mark.timeout(TINY_RUN_TIMEOUT_S))
+
+
 def snakemake(workdir, *args, check=True, overlay=TINY):
     """Run the workflow in ``workdir`` with config.yaml and ``overlay`` (one path or a list of
     paths, applied in order); ``args`` (targets and options) go before --configfile, whose file
