@@ -23,7 +23,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 CLUSTER = REPO / ".ci/slurm/cluster.sh"
 REQUIRED = os.environ.get("MCDETECT_REQUIRE_SLURM") == "1"
 RUN_TIMEOUT_S = 3000  # the study itself; the whole test has 3600 s
-GPU_RULES = {"train", "predict"}
+GPU_RULES = {"train", "predict", "sweep_train", "sweep_predict"}  # one GPU each
 
 
 def _missing():
@@ -143,7 +143,8 @@ def test_every_job_went_through_slurm_and_completed(slurm_run):
 def test_training_and_prediction_jobs_requested_the_gpu(slurm_run):
     work, _, jobs = slurm_run
     gpu_jobs = [j for j in jobs if _rule(j) in GPU_RULES]
-    models = list((work / "results/models").glob("*/*/fold*.keras"))
+    models = [*(work / "results/models").glob("*/*/fold*.keras"),
+              *(work / "results/sweep").glob("*/*/models/*/fold*.keras")]  # and the sweep's
     assert len(gpu_jobs) == 2 * len(models) > 0  # one training and one prediction per model
     for job in gpu_jobs:
         assert re.fullmatch(r"gres[:/]gpu:1", job.get("TresPerJob", "")), job
