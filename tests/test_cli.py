@@ -26,6 +26,7 @@ def test_detect_on_dicom_files_writes_detections_clusters_and_overlays(tiny_run,
     model = tiny_run / "results/models/dehaze/vgg/fold0.keras"
     card = json.loads(model.with_suffix(".json").read_text())
     assert card["variant"] == "dehaze" and card["stats"]["std"] > 0
+    assert card["stats"]["standardise"] == "patch" and 0 < card["stats"]["centred_std"] < 1
     assert card["variant_params"] == {"omega": 0.9, "window": 11}
     dicoms = sorted((tiny_run / "data/synthetic/dicom").glob("*.dcm"))[:2]
     inputs = tmp_path / "in"

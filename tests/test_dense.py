@@ -13,6 +13,7 @@ from mcdetect.detection.scoring import (
     quantise,
     score_map,
     score_positions,
+    standardise,
 )
 from mcdetect.patches.samples import extract
 
@@ -67,7 +68,7 @@ def test_dense_mode_of_the_scorer_equals_scoring_patch_by_patch(monkeypatch):
     rng = np.random.default_rng(2)
     image = np.clip(rng.normal(0.5, 0.15, (40, 50)), 0, 1)
     mask = _mask(*image.shape)
-    stats = {"mean": 0.45, "std": 0.2}
+    stats = {"mean": 0.45, "std": 0.2, "standardise": "dataset"}
     monkeypatch.setattr(dense, "fast_here", lambda: True)  # the exact convolutional form
     scores = score_map(model, image, mask, stats, mode="dense")
     xy = dense_positions(mask)
@@ -85,13 +86,36 @@ def test_dense_mode_of_the_scorer_equals_scoring_patch_by_patch(monkeypatch):
     assert np.isfinite(coarse).sum() == len(xy3)
 
 
+def test_patches_centred_on_their_own_mean_are_scored_patch_by_patch(monkeypatch):
+    """With the default standardisation (each patch minus its own mean) the shift differs from
+    patch to patch, so the dense form does not apply: the dense mode scores patch by patch, and a
+    score is the net's output on the patch centred and scaled by hand."""
+    import mcdetect.detection.dense as dense
+
+    model = _net("vgg", seed=6)
+    rng = np.random.default_rng(7)
+    image = np.clip(rng.normal(0.5, 0.15, (30, 34)), 0, 1)
+    mask = _mask(*image.shape)
+    stats = {"mean": 0.45, "std": 0.2, "centred_std": 0.05, "standardise": "patch"}
+    monkeypatch.setattr(dense, "fast_here", lambda: True)
+    monkeypatch.setattr(dense, "dense_margins", lambda *a, **k: pytest.fail("dense form used"))
+    scores = score_map(model, image, mask, stats, mode="dense")
+    xy = dense_positions(mask)
+    p = extract(quantise(image), xy, 12).astype(np.float64) / 65535
+    x = (p - p.mean(axis=(1, 2), keepdims=True)) / 0.05
+    want = np.asarray(margin(np.asarray(model(x[..., None].astype(np.float32)))))
+    np.testing.assert_allclose(scores[xy[:, 1], xy[:, 0]], want, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="own mean"):
+        standardise(quantise(image), stats)
+
+
 def test_a_net_the_dense_form_does_not_handle_is_scored_patch_by_patch():
     model = _net("resnet", seed=4)  # residual additions: not in the dense form
     assert not supported(model) and supported(_net("vgg", seed=4))
     rng = np.random.default_rng(5)
     image = np.clip(rng.normal(0.5, 0.15, (30, 34)), 0, 1)
     mask = _mask(*image.shape)
-    stats = {"mean": 0.45, "std": 0.2}
+    stats = {"mean": 0.45, "std": 0.2, "standardise": "dataset"}
     scores = score_map(model, image, mask, stats, mode="dense")
     xy = dense_positions(mask)
     want = score_positions(model, quantise(image), xy, stats)

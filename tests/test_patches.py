@@ -8,7 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from mcdetect.cnn.streams import _dihedral, eval_dataset, train_dataset
+from mcdetect.cnn.streams import (
+    _dihedral,
+    combined_stats,
+    eval_dataset,
+    standardise_patches,
+    train_dataset,
+)
 from mcdetect.patches.samples import SampleTableWriter, extract, image_seed, sample_image
 from mcdetect.patches.shards import write_shards
 
@@ -94,6 +100,10 @@ def test_patch_in_a_shard_equals_the_crop_read_with_plain_tfdata(study, tmp_path
                       table[table.fold == 0].groupby("image_id")]).astype(np.float64) / 65535
     assert stats["mean"] == pytest.approx(crops.mean(), rel=1e-9)
     assert stats["std"] == pytest.approx(crops.std(), rel=1e-6)
+    crops = crops.reshape(-1, SIZE, SIZE)
+    centred = crops - crops.mean(axis=(1, 2), keepdims=True)  # each patch minus its own mean
+    assert stats["centred_std"] == pytest.approx(centred.std(), rel=1e-6)
+    assert 0 < stats["centred_std"] < stats["std"]
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip"])
@@ -119,6 +129,49 @@ def test_evaluation_stream_yields_every_sample_once(study, tmp_path):
     expected = table[table.fold == 1].set_index("sample_id")
     assert sorted(ids) == sorted(expected.index)
     np.testing.assert_array_equal(np.concatenate(labels), expected.loc[ids, "label"].to_numpy())
+
+
+@pytest.mark.parametrize("mode", ["patch", "dataset"])
+def test_both_readers_standardise_as_the_chosen_reading_says(study, tmp_path, mode):
+    """The TensorFlow reader and the numpy one (whole-image detection) give the same inputs: each
+    patch minus its own mean over the within-patch std (patch), or one affine map (dataset)."""
+    root, _, _, _, table = study
+    write(root, root / "samples.parquet", 1, tmp_path / "e")
+    stats = combined_stats([tmp_path / "e"], mode)
+    raw = {"mean": 0.0, "std": 1 / 65535.0, "standardise": "dataset"}  # the stored values
+    got, stored = [], []
+    for (x, _, _), (v, _, _) in zip(eval_dataset(tmp_path / "e", stats, batch=300),
+                                    eval_dataset(tmp_path / "e", raw, batch=300), strict=True):
+        got.append(x.numpy())
+        stored.append(np.rint(v.numpy()[..., 0]).astype(np.uint16))
+    x, v = np.concatenate(got), np.concatenate(stored)
+    f = v.astype(np.float64) / 65535
+    if mode == "patch":
+        want = (f - f.mean(axis=(1, 2), keepdims=True)) / stats["centred_std"]
+        np.testing.assert_allclose(x[..., 0].mean(axis=(1, 2)), 0, atol=1e-5)
+    else:
+        want = (f - stats["mean"]) / stats["std"]
+    np.testing.assert_allclose(x[..., 0], want, rtol=0, atol=2e-4)
+    assert 0.9 < x.std() < 1.1  # unit variance over the fold's patches
+    np.testing.assert_allclose(standardise_patches(v, stats), x, rtol=0, atol=2e-5)
+
+
+def test_statistics_pool_over_folds_and_name_old_shards(study, tmp_path):
+    root = study[0]
+    a = write(root, root / "samples.parquet", 0, tmp_path / "a")
+    b = write(root, root / "samples.parquet", 1, tmp_path / "b")
+    sa, sb = (json.loads((tmp_path / d / "stats.json").read_text()) for d in "ab")
+    both = combined_stats([tmp_path / "a", tmp_path / "b"])
+    n = np.array([a["patches"], b["patches"]], float)
+    within = (n * np.array([sa["centred_std"], sb["centred_std"]]) ** 2).sum() / n.sum()
+    assert both["centred_std"] == pytest.approx(np.sqrt(within), rel=1e-12)
+    assert both["standardise"] == "patch" and both["patches"] == n.sum()
+    with pytest.raises(ValueError, match="train.standardise"):
+        combined_stats([tmp_path / "a"], "image")
+    old = {k: v for k, v in sa.items() if k != "centred_std"}
+    (tmp_path / "a" / "stats.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"stats\.json has no centred_std.*forcerun shards"):
+        combined_stats([tmp_path / "a"])
 
 
 def test_training_stream_is_balanced_augmented_standardised_and_seeded(study, tmp_path):

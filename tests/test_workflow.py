@@ -63,7 +63,7 @@ def test_tiny_study_shards_every_sample_of_every_fold_and_variant(tiny_run):
                 assert index["positives"] == int(expect["label"].sum()) > 0
                 assert all((d / f).is_file() for f in index["files"])
                 stats = json.loads((d / "stats.json").read_text())
-                assert 0 < stats["mean"] < 1 and 0 < stats["std"] < 1
+                assert 0 < stats["mean"] < 1 and 0 < stats["centred_std"] < stats["std"] < 1
 
 
 def test_tiny_study_ends_with_table3_over_every_held_out_sample(tiny_run):

@@ -176,10 +176,27 @@ def checkpoint_dir(wildcards):
 def training_digest(arch):
     """A short key of the training parameters of net {arch}."""
     key = json.dumps(
-        [config["train"][arch], config["train"]["seed"], config["train"]["select"]],
+        [
+            config["train"][arch],
+            config["train"]["seed"],
+            config["train"]["select"],
+            config["train"]["standardise"],
+        ],
         sort_keys=True,
     )
     return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+# The training protocol, shared by rules train and sweep_train (what training uses, no more).
+TRAIN_PARAMS = dict(
+    arch=lambda w: w.arch,
+    hp=lambda w: config["train"][w.arch],
+    seed=config["train"]["seed"],
+    mixed_precision=config["train"]["mixed_precision"],
+    select=config["train"]["select"],
+    fpr_range=config["train"]["validation_fpr"],
+    standardise=config["train"]["standardise"],
+)
 
 
 def preprocessed(wildcards):

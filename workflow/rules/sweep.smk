@@ -68,14 +68,9 @@ rule sweep_train:
         "../../envs/tensorflow.yaml"
     threads: 2
     params:
-        arch=lambda w: w.arch,
+        **TRAIN_PARAMS,
         title=lambda w: f"{w.arch}-like, {SWEEP.variant} {w.setting}, held-out fold {w.fold}",
-        hp=lambda w: config["train"][w.arch],
-        seed=config["train"]["seed"],
-        mixed_precision=config["train"]["mixed_precision"],
         checkpoint_dir=sweep_checkpoint_dir,
-        select=config["train"]["select"],
-        fpr_range=config["train"]["validation_fpr"],
     script:
         "../scripts/train.py"
 
@@ -94,6 +89,8 @@ rule sweep_predict:
     conda:
         "../../envs/tensorflow.yaml"
     threads: 2
+    params:
+        standardise=config["train"]["standardise"],
     script:
         "../scripts/predict.py"
 

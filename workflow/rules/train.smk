@@ -23,14 +23,9 @@ rule train:
         "../../envs/tensorflow.yaml"
     threads: 2
     params:
-        arch=lambda w: w.arch,
+        **TRAIN_PARAMS,
         title=lambda w: f"{w.arch}-like, {w.variant}, held-out fold {w.fold}",
-        hp=lambda w: config["train"][w.arch],
-        seed=config["train"]["seed"],
-        mixed_precision=config["train"]["mixed_precision"],
         checkpoint_dir=checkpoint_dir,
-        select=config["train"]["select"],
-        fpr_range=config["train"]["validation_fpr"],
     script:
         "../scripts/train.py"
 
@@ -49,6 +44,8 @@ rule predict:
     conda:
         "../../envs/tensorflow.yaml"
     threads: 2
+    params:
+        standardise=config["train"]["standardise"],
     script:
         "../scripts/predict.py"
 
@@ -73,5 +70,6 @@ rule model_card:
         percentile=PREPROCESS["normalise"]["percentile"],
         spacing_mm=DATASET["spacing_mm"],
         size=config["patches"]["size"],
+        standardise=config["train"]["standardise"],
     script:
         "../scripts/model_card.py"

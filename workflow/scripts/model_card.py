@@ -9,7 +9,7 @@ def main(log):
     card = write_model_card(snakemake.output.card, arch=p.arch, variant=p.variant, fold=p.fold,
                             variant_params=p.variant_params, percentile=p.percentile,
                             spacing_mm=p.spacing_mm, size=p.size,
-                            train_folds=snakemake.input.shards)
+                            train_folds=snakemake.input.shards, standardise=p.standardise)
     log.info("model card: %s", card)
 
 

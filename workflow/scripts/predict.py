@@ -6,7 +6,8 @@ from mcdetect.logs import run
 
 def main(log):
     inp = snakemake.input
-    predict_fold(inp.model, inp.shards, inp.train_shards, snakemake.output.scores, log=log.info)
+    predict_fold(inp.model, inp.shards, inp.train_shards, snakemake.output.scores,
+                 standardise=snakemake.params.standardise, log=log.info)
 
 
 run(main, snakemake.log[0])

@@ -49,12 +49,13 @@ def predict(model_path, shard_dirs, stats: dict, out_path, batch: int = 4096, lo
     return len(ids)
 
 
-def predict_fold(model_path, fold_dir, train_folds, out_path, log=print) -> int:
+def predict_fold(model_path, fold_dir, train_folds, out_path, standardise: str = "patch",
+                 log=print) -> int:
     """Rule predict: score both parts of a held-out fold's shards, standardised as in training
-    (the statistics of the training folds' ``train/`` parts)."""
+    (``standardise``, with the statistics of the training folds' ``train/`` parts)."""
     from mcdetect.cnn.device import configure_device
     from mcdetect.cnn.streams import combined_stats, fold_parts
 
     configure_device(log=log)
-    stats = combined_stats([f"{d}/train" for d in train_folds])
+    stats = combined_stats([f"{d}/train" for d in train_folds], standardise)
     return predict(model_path, fold_parts(fold_dir), stats, out_path, log=log)

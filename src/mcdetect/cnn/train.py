@@ -1,7 +1,8 @@
 """CNN stage: training of the patch CNNs, as the paper: softmax loss, mini-batch SGD with
 momentum and Caffe-style weight decay, a step learning-rate schedule, one epoch = one pass over the
 balanced training set (``mcdetect.cnn.streams.train_dataset``), inputs standardised with the
-training folds' statistics.
+training folds' statistics (``train.standardise``: by default each patch minus its own mean, over
+the within-patch standard deviation; ``mcdetect.cnn.streams``).
 
 Beyond the paper: after every epoch the net scores the validation images of its training folds
 (a patient-level share, ``folds.validation_fraction``): loss, AUC and S(1e-6, 0.1) go into the
@@ -175,13 +176,14 @@ def _keep(model, rows: list, select: str, ckpt: Path, model_out, log_tsv, log) -
 
 def train(train_dirs, arch: str, hp: dict, *, seed: int, model_out, log_tsv,
           checkpoint_dir, val_dirs=(), select: str = "last", fpr_range=(1e-6, 0.1), log=print,
-          size: int = 12) -> list[dict]:
+          size: int = 12, standardise: str = "patch") -> list[dict]:
     """Train one net on the training folds' shards; returns the per-epoch log rows.
 
     ``train_dirs``: the ``train/`` shard parts of the training folds; ``val_dirs``: their
     ``val/`` parts (may be empty), scored after every epoch (``validation_metrics``).
     ``select``: ``last`` keeps the last epoch's weights (the paper); ``best`` the epoch with the
-    highest validation S (earliest on ties), which needs validation data.
+    highest validation S (earliest on ties), which needs validation data. ``standardise``: the
+    input standardisation (``mcdetect.cnn.streams.STANDARDISE``).
     """
     train_dirs = [Path(d) for d in train_dirs]
     val_dirs = [Path(d) for d in val_dirs]
@@ -189,7 +191,7 @@ def train(train_dirs, arch: str, hp: dict, *, seed: int, model_out, log_tsv,
         raise ValueError(f"train.select must be 'last' or 'best', got {select!r}")
     if select == "best" and not val_dirs:
         raise ValueError("train.select: best needs validation data (folds.validation_fraction > 0)")
-    stats = combined_stats(train_dirs)
+    stats = combined_stats(train_dirs, standardise)
     negatives = sum(json.loads((d / "index.json").read_text())["negatives"] for d in train_dirs)
     share = float(hp.get("negative_share", 1.0))
     steps = int(np.ceil(2 * share * negatives / hp["batch"]))  # expected, for progress only
@@ -201,8 +203,7 @@ def train(train_dirs, arch: str, hp: dict, *, seed: int, model_out, log_tsv,
     log(f"[train] {arch}: {model.count_params():,} weights; {negatives:,} negatives{drawn} -> "
         f"about {steps * hp['batch']:,} balanced samples, {steps} steps of {hp['batch']} per "
         "epoch; "
-        f"validation: {n_val:,} samples; standardisation mean {stats['mean']:.5f} "
-        f"std {stats['std']:.5f}")
+        f"validation: {n_val:,} samples; standardisation: {_describe(stats)}")
     for epoch in range(start_epoch, hp["epochs"]):
         row = _run_epoch(model, epoch, hp, train_dirs, val_dirs, stats, seed, share, steps,
                          fpr_range, log)
@@ -221,6 +222,12 @@ def train(train_dirs, arch: str, hp: dict, *, seed: int, model_out, log_tsv,
             old.unlink()
     _keep(model, rows, select, ckpt, model_out, log_tsv, log)
     return rows
+
+
+def _describe(stats: dict) -> str:
+    if stats["standardise"] == "patch":
+        return f"each patch minus its mean, over the within-patch std {stats['centred_std']:.5f}"
+    return f"minus the mean {stats['mean']:.5f}, over the std {stats['std']:.5f}"
 
 
 def _remove_checkpoints(ckpt: Path) -> None:
@@ -267,7 +274,7 @@ def _multi_fold_stream(shard_dirs, stats, batch, seed, epoch, train_dataset, sha
 
 def train_model(train_folds, arch: str, hp: dict, *, seed: int, mixed_precision: bool,
                 select: str, fpr_range, checkpoint_dir, model_out, log_tsv, curve_png,
-                title: str, log=print) -> list:
+                title: str, standardise: str = "patch", log=print) -> list:
     """Rule train: on the chosen device, train ``arch`` on the ``train/`` parts of the training
     folds' shard folders, validating on their ``val/`` parts, and draw its training curve."""
     from mcdetect.cnn.curves import training_curve
@@ -278,6 +285,6 @@ def train_model(train_folds, arch: str, hp: dict, *, seed: int, mixed_precision:
     rows = train([f"{d}/train" for d in train_folds], arch, hp, seed=seed,
                  val_dirs=[d for f in train_folds for d in fold_parts(f, ["val"])],
                  select=select, fpr_range=fpr_range, model_out=model_out, log_tsv=log_tsv,
-                 checkpoint_dir=checkpoint_dir, log=log)
+                 checkpoint_dir=checkpoint_dir, standardise=standardise, log=log)
     training_curve(log_tsv, curve_png, title)
     return rows

@@ -11,12 +11,15 @@ training folds' statistics, the log-odds margin as the score (``mcdetect.cnn``).
     (the share of annotated MCs with a candidate within the hit radius) bounds the sensitivity.
 ``dense``
     every breast position on a grid of ``stride`` pixels is scored, so the map has no first-stage
-    misses. At ``stride`` 1 the map comes from the nets' exact convolutional form
+    misses. At ``stride`` 1, for nets whose inputs are standardised by one affine map
+    (``train.standardise: dataset``), the map comes from the nets' exact convolutional form
     (``mcdetect.detection.dense``: every position at once, the same scores as patch by patch,
     about 2x faster for the VGG-like net and 2.4x for the AlexNet-like one on 2 CPU cores,
     ``benchmarks/detect.py``; it needs threadpoolctl to be faster, and without it the scorer
-    stays patch by patch); on a coarser grid, where most positions are not wanted, and for a net
-    whose layers the dense form does not handle (the residual net), patch by patch.
+    stays patch by patch). Otherwise patch by patch: on a coarser grid, where most positions are
+    not wanted; for a net whose layers the dense form does not handle (the residual net); and for
+    nets whose patches are each centred on their own mean (``patch``, the default), since a shift
+    that differs from patch to patch cannot be shared between overlapping patches.
 
 Both give the same score at the same position (to float32 rounding); the map of a mode holds NaN
 where it did not score.
@@ -80,25 +83,29 @@ def dense_positions(mask: np.ndarray, stride: int = 1) -> np.ndarray:
 
 def standardise(image16: np.ndarray, stats: dict) -> np.ndarray:
     """The whole 16-bit image standardised as ``score_positions`` standardises its patches (the
-    same float32 operations, so the same values)."""
-    scale = np.float32(1.0 / (65535.0 * stats["std"]))
-    shift = np.float32(stats["mean"] / stats["std"])
-    return np.asarray(image16).astype(np.float32) * scale - shift
+    same float32 operations, so the same values), for a standardisation that is one affine map
+    for every patch (``dataset``); a per-patch one (``patch``) has no whole-image form."""
+    from mcdetect.cnn.streams import standardisation
+
+    scale, shift, centre = standardisation(stats)
+    if centre:
+        raise ValueError("standardise: each patch is centred on its own mean (standardise "
+                         "'patch'); a whole image has no such form, score its patches")
+    return np.asarray(image16).astype(np.float32) * np.float32(scale) - np.float32(shift)
 
 
 def score_positions(model, image16: np.ndarray, xy: np.ndarray, stats: dict,
                     batch: int = 4096) -> np.ndarray:
     """The net's log-odds margins of the patches centred on ``xy`` of a 16-bit image, standardised
-    with ``stats`` (mean, std in [0, 1] units) as the shards' readers do."""
+    with ``stats`` as the shards' readers do (``mcdetect.cnn.streams.standardise_patches``)."""
     from mcdetect.cnn.models import margin
+    from mcdetect.cnn.streams import standardise_patches
     from mcdetect.patches.samples import extract
 
-    scale = np.float32(1.0 / (65535.0 * stats["std"]))
-    shift = np.float32(stats["mean"] / stats["std"])
     out = np.empty(len(xy), np.float32)
     for start in range(0, len(xy), batch):
-        p = extract(image16, xy[start:start + batch], PATCH).astype(np.float32)
-        logits = model.predict_on_batch((p * scale - shift)[..., None])
+        p = extract(image16, xy[start:start + batch], PATCH)
+        logits = model.predict_on_batch(standardise_patches(p, stats))
         out[start:start + batch] = np.asarray(margin(np.asarray(logits, np.float32)))
     return out
 
@@ -113,9 +120,11 @@ def score_map(model, image: np.ndarray, mask: np.ndarray, stats: dict, *,
     if mode == "candidates":
         xy = candidates(image, mask, max_candidates)
     elif mode == "dense":
+        from mcdetect.cnn.streams import standardisation
         from mcdetect.detection.dense import dense_margins, fast_here, supported
 
-        if stride == 1 and fast_here() and supported(model):
+        centred = standardisation(stats)[2]  # a per-patch shift: no shared dense form
+        if stride == 1 and not centred and fast_here() and supported(model):
             return dense_margins(model, standardise(quantise(image), stats), _scorable(mask))
         xy = dense_positions(mask, stride)
     else:

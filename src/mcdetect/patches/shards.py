@@ -96,15 +96,18 @@ def _example(patches: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> bytes:
     return example.SerializeToString(deterministic=True)
 
 
-def _moments(patches: np.ndarray, s1: int, s2: int, chunk: int = 16384):
-    """Add the sum and the sum of squares of uint16 patches to s1, s2, exactly (integers), in
-    chunks so the uint32 squares never take more than a few MB."""
+def _moments(patches: np.ndarray, s1: int, s2: int, s3: int, chunk: int = 16384):
+    """Add to s1, s2, s3 the sum of the values of uint16 patches, the sum of their squares and the
+    sum of the squared patch sums, exactly (Python integers; each chunk's partial sums fit in
+    uint64), in chunks so the squares never take more than a few MB."""
     flat = patches.reshape(len(patches), -1)
     for start in range(0, len(flat), chunk):
         part = flat[start : start + chunk]
-        s1 += int(part.sum(dtype=np.uint64))
+        sums = part.sum(axis=1, dtype=np.uint64)
+        s1 += int(sums.sum(dtype=np.uint64))
         s2 += int(np.square(part, dtype=np.uint32).sum(dtype=np.uint64))
-    return s1, s2
+        s3 += int(np.square(sums).sum(dtype=np.uint64))
+    return s1, s2, s3
 
 
 def _read_png16(path) -> np.ndarray:
@@ -180,20 +183,25 @@ class _MixingWriter:
         return self.files
 
 
-def _write_fold_files(out: Path, fold: int, size: int, total: int, s1: int, s2: int,
+def _write_fold_files(out: Path, fold: int, size: int, total: int, s1: int, s2: int, s3: int,
                       pos_patches: list, pos_ids: list) -> dict:
-    """Beside the shards: ``positives.npz`` (the positive pool) and ``stats.json`` (mean and
-    standard deviation in [0, 1] units, from exact integer sums). Returns the statistics."""
+    """Beside the shards: ``positives.npz`` (the positive pool) and ``stats.json`` (in [0, 1]
+    units, from exact integer sums: the mean and standard deviation of the values, and
+    ``centred_std``, the standard deviation of the values minus their own patch's mean, i.e. the
+    root of the mean within-patch variance). Returns the statistics."""
     n_pix = total * size * size
     mean_raw = s1 / n_pix if n_pix else 0.0
     var_raw = (s2 - s1 * s1 / n_pix) / n_pix if n_pix else 1.0
+    within_raw = (size * size * s2 - s3) / (size * size * n_pix) if n_pix else 1.0
     mean = mean_raw / 65535.0
     std = float(np.sqrt(var_raw)) / 65535.0 if var_raw > 0 else 1.0
+    centred_std = float(np.sqrt(within_raw)) / 65535.0 if within_raw > 0 else 1.0
     np.savez(out / "positives.npz",
              patches=np.concatenate(pos_patches) if pos_patches else np.zeros((0, size, size),
                                                                               np.uint16),
              sample_ids=np.concatenate(pos_ids) if pos_ids else np.zeros(0, np.int64))
-    stats = {"fold": fold, "patches": total, "mean": mean, "std": std, "scale": 65535}
+    stats = {"fold": fold, "patches": total, "mean": mean, "std": std,
+             "centred_std": centred_std, "scale": 65535}
     (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     return stats
 
@@ -215,7 +223,7 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
     writer = _MixingWriter(out, rng, block=block, shard_size=shard_size, mix_buffer=mix_buffer,
                            compression=compression)
     total = positives_n = 0
-    s1 = s2 = 0  # exact integer sums of the stored values and of their squares
+    s1 = s2 = s3 = 0  # exact integer sums: values, their squares, squared patch sums
     pos_patches, pos_ids = [], []
     items = list(iter_image_samples(sample_table, fold, validation))
     with ThreadPoolExecutor(max_workers=1) as pool:  # decode the next PNG while writing
@@ -228,7 +236,7 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
             patches = extract(image, xy, size)
             labels = table["label"].to_numpy().astype(np.uint8)
             ids = table["sample_id"].to_numpy()
-            s1, s2 = _moments(patches, s1, s2)
+            s1, s2, s3 = _moments(patches, s1, s2, s3)
             pos = labels == 1
             pos_patches.append(patches[pos].copy())
             pos_ids.append(ids[pos])
@@ -238,7 +246,7 @@ def write_shards(sample_table, fold: int, image_path, out_dir, *, size: int = 12
             if (k + 1) % max(1, len(items) // 10) == 0 or k + 1 == len(items):
                 log(f"[shards] fold {fold}{part}: {k + 1}/{len(items)} images, {total} patches")
     files = writer.close()
-    _write_fold_files(out, fold, size, total, s1, s2, pos_patches, pos_ids)
+    _write_fold_files(out, fold, size, total, s1, s2, s3, pos_patches, pos_ids)
     index = {
         "fold": fold, "patches": total, "positives": positives_n, "negatives": total - positives_n,
         "size": size, "block": block, "compression": compression, "files": files,
