@@ -129,6 +129,11 @@ def test_scale_and_table3_sit_beside_the_paper(tmp_path):
     assert scale.loc["negative patches", "paper"] == "27,017,503"
     assert scale.loc["vgg: samples seen per training", "this run"] == "2,400"
     assert scale.loc["bootstrap unit", "this run"] == "image"
+    assert "input standardisation" not in scale.index  # without the train section
+    hp = {"standardise": "patch", "vgg": {"batch": 64, "negative_share": 0.5}}
+    scale = scale_table(dataset, training.reset_index(), BOOT, hp).set_index("quantity")
+    assert scale.loc["input standardisation", "this run"].startswith("each patch minus its own")
+    assert scale.loc["vgg: batch", "this run"] == "64"
 
     t3 = pd.DataFrame([{"CNN": "vgg", "S_UN": 10.0, "S_UN 95% CI": "9-11", "S_CL": 12.0,
                         "S_CL 95% CI": "11-13", "S_DH": 15.0, "S_DH 95% CI": "14-16",

@@ -29,6 +29,8 @@ FOLDS = ("0", "1")
 DATASET_RULES = {"synthesize", "validate", "manifest", "folds"}
 PREPROCESS_RULES = {"preprocess_raw", "preprocess"}
 PATCH_RULES = {"samples", "shards", "baselines"}
+SWEEP_DATA_RULES = {"sweep_preprocess", "sweep_shards"}
+SWEEP_RULES = SWEEP_DATA_RULES | {"sweep_train", "sweep_predict"}
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,22 @@ def test_architecture_edit_reruns_only_its_trainings(tiny_run, tmp_path, edit):
     assert "evaluate" in rules(jobs)
 
 
+def test_a_standardisation_edit_retrains_every_net_and_keeps_the_data(tiny_run, tmp_path):
+    """train.standardise reaches training, prediction and the model cards (and the sweep's
+    trainings and predictions): every net is trained and scored again, the report says so, and
+    nothing before the trainings reruns."""
+    jobs = planned(tiny_run, overlay(tmp_path, {"train": {"standardise": "dataset"}}))
+    assert not rules(jobs) & (DATASET_RULES | PREPROCESS_RULES | PATCH_RULES | SWEEP_DATA_RULES
+                              | {"figures"})
+    expect = {(v, a, f) for v in VARIANTS for a in ARCHS for f in FOLDS}
+    for rule in ("train", "predict", "model_card"):
+        assert wildcard_set(jobs, rule, "variant", "arch", "fold") == expect, rule
+    assert all("Params have changed" in j.reason for j in jobs if j.rule == "train")
+    sweep = [j for j in jobs if j.rule in ("sweep_train", "sweep_predict")]
+    assert len(sweep) == 2 * 4 * len(FOLDS)  # 4 settings x the VGG-like net x 2 folds, twice
+    assert {"evaluate", "sweep_evaluate", "report"} <= rules(jobs)
+
+
 def test_an_added_net_trains_only_itself_and_joins_every_table(tiny_run, tmp_path):
     """The residual net, added to the design's list of nets: only its trainings and predictions
     are planned (then the evaluation and the report), and one of them trains with the study's
@@ -191,7 +209,7 @@ def test_an_added_net_trains_only_itself_and_joins_every_table(tiny_run, tmp_pat
     assert len(scores) == (samples["fold"] == 0).sum() and scores["score"].notna().all()
 
 
-SWEEP_RULES = {"sweep_preprocess", "sweep_shards", "sweep_train", "sweep_predict"}
+
 
 
 def test_a_sweep_edit_reruns_only_the_changed_settings(tiny_run, tmp_path):

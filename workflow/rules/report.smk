@@ -74,6 +74,9 @@ rule report:
     params:
         design=DESIGN.as_dict(),
         training_keys=TRAINING_KEYS,
-        train={arch: config["train"][arch] for arch in ARCHS},  # the design's nets only
+        train={  # the design's nets only, and the input standardisation
+            **{arch: config["train"][arch] for arch in ARCHS},
+            "standardise": config["train"]["standardise"],
+        },
     script:
         "../scripts/report.py"

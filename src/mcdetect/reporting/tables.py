@@ -74,6 +74,12 @@ def training_summary(logs: dict) -> pd.DataFrame:
                                    hours=("seconds", lambda s: s.sum() / 3600)).reset_index()
 
 
+STANDARDISATION = {  # train.standardise, as the scale table words it
+    "patch": "each patch minus its own mean, / the within-patch std",
+    "dataset": "minus the pixel mean, / the pixel std",
+}
+
+
 def scale_table(dataset: pd.DataFrame, training: pd.DataFrame, bootstrap: dict,
                 hyperparameters: dict | None = None) -> pd.DataFrame:
     """The scale of this run next to the paper's (a short, honest comparison); with the config's
@@ -114,6 +120,10 @@ def scale_table(dataset: pd.DataFrame, training: pd.DataFrame, bootstrap: dict,
             (f"{t['arch']}: training time per training (h, this machine)", paper("not stated"),
              f"{t['hours'] / max(int(t['trainings']), 1):.3f}"),
         ]
+    mode = (hyperparameters or {}).get("standardise")
+    if mode:
+        rows.append(("input standardisation", "mean subtraction, unit variance",
+                     STANDARDISATION[mode]))
     rows += [
         ("bootstrap resamples", PAPER["n_boot"], int(bootstrap["n_boot"])),
         ("bootstrap unit", PAPER["unit"], bootstrap["unit"]),
