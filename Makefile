@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CORES  ?= all
 CONFIG ?=
 
-.PHONY: run test lint venv lock clean-results bench
+.PHONY: run test test-fast lint venv lock clean-results bench
 
 venv: $(STAMP)
 
@@ -34,8 +34,13 @@ run: $(STAMP)
 	@echo "Report (one self-contained HTML file, source files named by pseudonyms only): results/report.html"
 	@echo "Never share private/ (the map from pseudonyms to your files) or logs/ (they name files)"
 
+# Everything: lint, the unit tests, then the tiny study built once and the tests that read it.
 test: lint
 	$(BIN)/pytest
+
+# Day-to-day: the tests that need no built study (pytest -m "not slow"), without lint.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
 
 # ruff on the Python, snakefmt (formatting) and snakemake --lint (best practices) on the workflow.
 lint: $(STAMP)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from conftest import breast_like
+from helpers import breast_like
 from mcdetect.data.dicom import read_header
 from mcdetect.data.synthetic import write_dicom
 

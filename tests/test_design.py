@@ -1,6 +1,7 @@
 """The study design in the config: variants, labels, reference, comparisons (Bonferroni m = their
 number) and CNNs; a design that cannot reach the tables stops at parse time naming the config key;
-a two-variant study with the guided-filter dehazing trains, evaluates and reports only those."""
+the tiny study turned into a two-variant study (raw and the guided-filter dehazing) trains only
+the new variant and evaluates and reports only those two."""
 
 import json
 import re
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, TINY, snakemake
+from helpers import REPO, TINY, copy_run, overlay, run_jobs, snakemake
 from mcdetect.design import DesignError, StudyDesign, SweepDesign
 
 LABELS = {"raw": "UN", "clahe": "CL", "dehaze": "DH", "dehaze_guided": "DG"}
@@ -63,23 +64,29 @@ def test_a_comparison_naming_an_unknown_variant_stops_the_workflow_at_parse_time
 
 
 @pytest.fixture(scope="module")
-def two_variant_run(tmp_path_factory):
-    """The tiny study with two variants, raw and the guided-filter dehazing, end to end (without
-    the tiny study's parameter sweep, which test_workflow.py checks on the shared run)."""
-    work = tmp_path_factory.mktemp("two")
-    tiny = {k: v for k, v in yaml.safe_load(TINY.read_text()).items() if k != "sweep"}
-    tiny["preprocess"] = {"variants": ["raw", "dehaze_guided"]}
-    overlay = work / "two.yaml"
-    overlay.write_text(yaml.safe_dump(tiny))
-    snakemake(work, overlay=overlay)
-    return work
+def two_variant_run(tiny_run, tmp_path_factory):
+    """A copy of the tiny study with two variants, raw and the guided-filter dehazing, and the
+    jobs that the change ran."""
+    work = copy_run(tiny_run, tmp_path_factory.mktemp("two") / "work")
+    edit = overlay(work.parent, {"preprocess": {"variants": ["raw", "dehaze_guided"]}})
+    return work, run_jobs(work, overlays=[edit])
 
 
-def test_a_two_variant_study_trains_and_reports_only_its_variants(two_variant_run):
-    work = two_variant_run
-    assert sorted(p.name for p in (work / "results/models").iterdir()) == ["dehaze_guided", "raw"]
-    assert not (work / "results/preprocessed/clahe").exists()
-    assert not (work / "results/preprocessed/dehaze").exists()
+def test_a_two_variant_study_trains_only_the_new_variant(two_variant_run):
+    """Only the new variant's jobs run, then what reads every variant (figures, evaluation,
+    detection's FROC and overlays, report): nothing of raw, nothing before the preprocessing."""
+    _, jobs = two_variant_run
+    per_variant = {"preprocess": 8, "shards": 1, "baselines": 1, "train": 4, "model_card": 4,
+                   "predict": 2, "detect": 2}  # 8 images; 2 nets x 2 folds; the vgg and dog
+    for rule, n in per_variant.items():
+        ran = [j for j in jobs if j.rule == rule]
+        assert len(ran) == n and {j.wildcards["variant"] for j in ran} == {"dehaze_guided"}, rule
+    shared = {"figures", "evaluate", "froc", "detection_overlays", "report", "study"}
+    assert {j.rule for j in jobs} == set(per_variant) | shared
+
+
+def test_a_two_variant_study_evaluates_and_reports_only_its_variants(two_variant_run):
+    work, _ = two_variant_run
     t3 = pd.read_csv(work / "results/evaluation/table3.csv")
     assert [c for c in t3.columns if c.startswith("S_") and "CI" not in c] == [
         "S_UN", "S_DG", "S_DG - S_UN"]
@@ -94,6 +101,8 @@ def test_a_two_variant_study_trains_and_reports_only_its_variants(two_variant_ru
         values = set(table[column].astype(str))
         assert any("dehaze_guided" in v for v in values), name
         assert not any(v.startswith(("clahe", "dehaze/")) or v == "dehaze" for v in values), name
+    froc = pd.read_csv(work / "results/detection/froc.tsv", sep="\t")
+    assert {m.split("/")[0] for m in froc["method"]} == {"raw", "dehaze_guided"}
     summary = (work / "results/report/summary.md").read_text()
     assert "S_DG" in summary and "S_CL" not in summary and "m = 1" in summary
     for page in ("table3", "detectors", "cnn_vs_baselines", "per_fold", "convergence"):
@@ -115,8 +124,9 @@ def test_every_variant_of_the_config_is_trained_evaluated_and_reported(tmp_path)
         {"preprocess": {"variants": ["raw", "clahe", "dehaze", "dehaze_guided"]}}))
     proc = snakemake(tmp_path / "work", "-n", overlay=[TINY, overlay])
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
-    assert counts["train"] == counts["predict"] == str(4 * 2 * 2)  # variants x CNNs x folds
-    assert counts["shards"] == str(4 * 2) and counts["baselines"] == "4"
+    assert counts["train"] == str(4 * 2 * 2)  # variants x CNNs x folds
+    assert counts["predict"] == str(4 * 2)  # variants x CNNs, every fold in one job
+    assert counts["shards"] == counts["baselines"] == "4"
     assert counts["evaluate"] == counts["report"] == "1"
 
 
@@ -129,8 +139,9 @@ def test_published_dehazing_methods_join_the_design_as_variants(tmp_path):
         {"preprocess": {"variants": ["raw", "dehaze_tarel", "dehaze_meng"]}}))
     proc = snakemake(tmp_path / "work", "-n", overlay=[TINY, overlay])
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.M))
-    assert counts["train"] == counts["predict"] == str(3 * 2 * 2)  # variants x CNNs x folds
-    assert counts["shards"] == str(3 * 2) and counts["baselines"] == "3"
+    assert counts["train"] == str(3 * 2 * 2)  # variants x CNNs x folds
+    assert counts["predict"] == str(3 * 2)  # variants x CNNs
+    assert counts["shards"] == counts["baselines"] == "3"
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["preprocess"]["variants"] = ["raw", "dehaze_tarel", "dehaze_meng"]
     assert StudyDesign.from_config(config).compared == [("DT", "UN"), ("DM", "UN"), ("DM", "DT")]

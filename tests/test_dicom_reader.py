@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import breast_like, spot_image
+from helpers import breast_like, spot_image
 from mcdetect.data.dicom import MammogramError, read_header, read_mammogram
 
 

@@ -4,7 +4,7 @@ import re
 
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 
 def lock_pins():

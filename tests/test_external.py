@@ -8,10 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY, breast_like, snakemake, spot_image
+from helpers import (
+    TINY,
+    breast_like,
+    copy_run,
+    make_cbis,
+    overlay,
+    planned,
+    rules,
+    snakemake,
+    spot_image,
+    write_pgm,
+)
 from mcdetect.detection.external import import_external, read_canonical
-from test_real_sources import make_cbis, write_pgm
-from test_reruns import copy_run, overlay, planned, rules
 
 
 def mini_mias(root):

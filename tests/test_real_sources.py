@@ -9,7 +9,16 @@ import pandas as pd
 import pydicom
 import pytest
 
-from conftest import breast_like, spot_image
+from helpers import (
+    CBIS_HEADER,
+    breast_like,
+    make_cbis,
+    make_cbis_case,
+    mammogram_with_spots,
+    snakemake,
+    spot_image,
+    write_pgm,
+)
 from mcdetect.data.cbis_ddsm import read_cbis_ddsm
 from mcdetect.data.dicom import read_mammogram
 from mcdetect.data.folds import folds_from_file
@@ -33,13 +42,6 @@ def spot_centroid(image, x, y, half=6):
     w[w < 0.3 * w.max()] = 0
     yy, xx = np.mgrid[0 : win.shape[0], 0 : win.shape[1]]
     return x0 + (w * xx).sum() / w.sum(), y0 + (w * yy).sum() / w.sum()
-
-
-def mammogram_with_spots(chest_wall, spots, rows=ROWS, cols=COLS, level=12000):
-    img = breast_like(rows, cols, chest_wall=chest_wall, level=level).astype(np.int32)
-    for x, y in spots:
-        img += spot_image(rows, cols, x, y, sigma=2.0, base=0, peak=3000)
-    return np.clip(img, 0, 16383).astype(np.uint16)
 
 
 def roi(name, points):
@@ -75,7 +77,7 @@ def make_inbreast(root):
     (root / "AllXML").mkdir()
     csv = ["Patient ID;Patient age;Laterality;View;Acquisition date;File Name;ACR;Bi-Rads"]
     for name, (lat, view, photometric, wall, spots, patient) in INBREAST_IMAGES.items():
-        px = mammogram_with_spots(wall, spots)
+        px = mammogram_with_spots(wall, spots, ROWS, COLS)
         if photometric == "MONOCHROME1":
             px = (16383 - px).astype(np.uint16)
         write_dicom(root / "AllDICOMs" / name, px, photometric=photometric, spacing_mm=0.07,
@@ -181,7 +183,7 @@ def test_inbreast_problems_are_reported_per_file(inbreast):
                                                       ";L;CC;201001;22222222")
     (root / "INbreast.csv").write_text(csv)
     wrong = root / "AllDICOMs" / files[2]
-    write_dicom(wrong, mammogram_with_spots("left", []), photometric="MONOCHROME2",
+    write_dicom(wrong, mammogram_with_spots("left", [], ROWS, COLS), photometric="MONOCHROME2",
                 spacing_mm=0.1, imager_spacing_mm=None, laterality="L")
     mcs, meta, _, _ = import_inbreast(root, files, "k")
     paths = [root / "AllDICOMs" / f for f in files]
@@ -245,45 +247,6 @@ def test_bad_folds_file_names_the_file(tmp_path, text, problem):
 # ---------------------------------------------------------------- CBIS-DDSM (evaluation only)
 
 
-CBIS_HEADER = ("patient_id,breast density,left or right breast,image view,abnormality id,"
-               "abnormality type,calc type,calc distribution,assessment,pathology,subtlety,"
-               "image file path,cropped image file path,ROI mask file path\n")
-
-
-def make_cbis_case(root, patient="P_00001", mask_shape=(408, 306)):
-    """One right CC mammogram (no spacing tag) with a calcification spot at (230, 150); its ROI
-    folder holds the crop as 1-1.dcm and the mask (of a slightly different size) as 1-2.dcm.
-    Returns its CSV row (paths in the release's UID form, which does not match the folders)."""
-    rows, cols, x, y = 400, 300, 230.0, 150.0
-    case = f"Calc-Test_{patient}_RIGHT_CC"
-    full = root / case / "08-29-2017-DDSM-96009" / "1.000000-full mammogram images-63992"
-    full.mkdir(parents=True)
-    px = mammogram_with_spots("right", [(x, y)], rows, cols)
-    write_dicom(full / "1-1.dcm", px, photometric="MONOCHROME2", spacing_mm=None,
-                imager_spacing_mm=None, laterality=None)
-    roi_dir = root / f"{case}_1" / "08-29-2017-DDSM-94682" / "1.000000-ROI mask images-81032"
-    roi_dir.mkdir(parents=True)
-    crop = px[int(y) - 20 : int(y) + 20, int(x) - 20 : int(x) + 20]
-    write_dicom(roi_dir / "1-1.dcm", crop, photometric="MONOCHROME2", spacing_mm=None,
-                imager_spacing_mm=None)
-    mr, mc = mask_shape
-    yy, xx = np.mgrid[0:mr, 0:mc]
-    mx, my = (x + 0.5) * mc / cols - 0.5, (y + 0.5) * mr / rows - 0.5
-    mask = np.where((xx - mx) ** 2 + (yy - my) ** 2 <= 12**2, 255, 0).astype(np.uint16)
-    write_dicom(roi_dir / "1-2.dcm", mask, photometric="MONOCHROME2", bits_stored=8,
-                spacing_mm=None, imager_spacing_mm=None)
-    uid = "1.3.6.1.4.1.9590.100.1.2"
-    return (f"{patient},2,RIGHT,CC,1,calcification,PLEOMORPHIC,CLUSTERED,4,MALIGNANT,3,"
-            f"{case}/{uid}.1/{uid}.2/000000.dcm,{case}_1/{uid}.3/{uid}.4/000000.dcm,"
-            f"{case}_1/{uid}.3/{uid}.4/000001.dcm\n")
-
-
-def make_cbis(root, mask_shape=(408, 306)):
-    csv = root / "calc_case_description_test_set.csv"
-    csv.write_text(CBIS_HEADER + make_cbis_case(root, mask_shape=mask_shape))
-    return csv, (230.0, 150.0)
-
-
 def test_cbis_ddsm_mask_told_from_swapped_crop_and_mapped_to_canonical(tmp_path):
     csv, (x, y) = make_cbis(tmp_path)
     images, regions, excluded = read_cbis_ddsm(tmp_path, csv, spacing_mm=0.1,
@@ -319,11 +282,6 @@ def test_cbis_ddsm_mask_of_another_size_is_reported_with_its_file(tmp_path):
 
 
 # ---------------------------------------------------------------- mini-MIAS (evaluation only)
-
-
-def write_pgm(path, pixels):
-    path.write_bytes(b"P5\n# mini-MIAS\n%d %d\n255\n" % (pixels.shape[1], pixels.shape[0])
-                     + np.ascontiguousarray(pixels, np.uint8).tobytes())
 
 
 def test_mini_mias_circle_from_the_bottom_left_origin_lands_on_the_spot(tmp_path):
@@ -459,8 +417,6 @@ def test_odd_files_are_reported_per_file_never_without_their_name(tmp_path, monk
 
 
 def test_workflow_dataset_stage_on_an_inbreast_folder(tmp_path):
-    from test_workflow import snakemake
-
     root = tmp_path / "INbreast"
     make_inbreast(root)
     split = tmp_path / "split.csv"
@@ -499,8 +455,6 @@ def test_workflow_dataset_stage_on_an_inbreast_folder(tmp_path):
 
 
 def test_workflow_rejects_a_region_only_source_with_the_reason(tmp_path):
-    from test_workflow import snakemake
-
     overlay = tmp_path / "cbis.yaml"
     overlay.write_text(f"dataset:\n  source: cbis_ddsm\n  dicom_dir: {tmp_path}\n")
     proc = snakemake(tmp_path / "work", "-n", overlay=overlay, check=False)

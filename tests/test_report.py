@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from helpers import REPO, snakemake
 from mcdetect.design import StudyDesign
 from mcdetect.evaluation.study import table3_note
 from mcdetect.reporting.tables import (
@@ -165,7 +166,6 @@ def _embedded(html: str) -> bytes:
 
 
 def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny_run, tmp_path):
-    from conftest import REPO, snakemake
     from mcdetect.data.synthetic import read_dicom_phi
 
     summary = (tiny_run / "results/report/summary.md").read_text()
@@ -177,7 +177,7 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
         assert heading in summary, heading
     dataset = pd.read_csv(tiny_run / "results/report/dataset.csv").set_index("fold")
     folds = pd.read_csv(tiny_run / "results/dataset/folds.tsv", sep="\t")
-    assert dataset.loc["all", "images"] == len(folds) == 16
+    assert dataset.loc["all", "images"] == len(folds) == 8
     assert dataset.loc["all", "patients"] == folds["patient_id"].nunique() == 4
     samples = pd.read_parquet(tiny_run / "results/patches/samples.parquet")
     assert dataset.loc["all", "positive patches"] == (samples["label"] == 1).sum()

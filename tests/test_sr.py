@@ -14,7 +14,7 @@ import pytest
 from matplotlib.path import Path as Polygon
 from pydicom.sequence import Sequence
 
-from conftest import breast_like
+from helpers import breast_like
 from mcdetect.detection.clusters import group_clusters
 from mcdetect.detection.sr import write_sr
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import breast_like, spot_image
+from helpers import breast_like, spot_image
 from mcdetect.data.folds import assign_folds, assign_validation, check_folds
 from mcdetect.data.manifest import build_manifest
 from mcdetect.data.sources import DatasetError, read_annotations

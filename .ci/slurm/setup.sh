@@ -2,8 +2,9 @@
 # A one-node SLURM test cluster on this machine (Debian/Ubuntu, as root) for tests/test_slurm.py.
 #   bash .ci/slurm/setup.sh      install slurm-wlm + munge if missing; write /etc/slurm/{slurm,gres}.conf
 #   bash .ci/slurm/cluster.sh start|stop|status      (the test's fixture calls start and stop)
-# The node is this host (its hostname, nproc CPUs, 90% of MemTotal) with one stand-in GPU (GRES
-# gpu:1 on /dev/null), in partition "main"; job status through squeue (MinJobAge=3600), finished jobs
+# The node is this host (its hostname, nproc CPUs, 90% of MemTotal) with two stand-in GPUs (GRES
+# gpu:2 on /dev/null and /dev/zero, so that two GPU jobs run side by side as on a node with two
+# cards), in partition "main"; job status through squeue (MinJobAge=3600), finished jobs
 # logged to $MCDETECT_SLURM_DIR/jobcomp.log. State, spool, logs, pids and the munge key/socket live
 # in $MCDETECT_SLURM_DIR (default /var/tmp/mcdetect-slurm). slurm.conf must sit at
 # /etc/slurm/slurm.conf: the plugin's job step drops SLURM_CONF.
@@ -72,11 +73,12 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$DIR/jobcomp.log
 GresTypes=gpu
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb Gres=gpu:2 State=UNKNOWN
 PartitionName=main Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 cat > /etc/slurm/gres.conf <<CONF
-# mcdetect-test-cluster: a stand-in GPU for tests (no device behind it)
+# mcdetect-test-cluster: two stand-in GPUs for tests (no device behind them)
 NodeName=$host Name=gpu File=/dev/null
+NodeName=$host Name=gpu File=/dev/zero
 CONF
-echo "setup.sh: /etc/slurm/slurm.conf for $host: $cpus CPUs, ${mem_mb} MB, gres gpu:1; state in $DIR"
+echo "setup.sh: /etc/slurm/slurm.conf for $host: $cpus CPUs, ${mem_mb} MB, gres gpu:2; state in $DIR"

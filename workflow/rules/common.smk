@@ -250,18 +250,6 @@ def nets_of(ext):
     return paths
 
 
-def net_of(ext):
-    """Input function: the net (or its model card) a detection job uses; none for the first
-    stage alone."""
-
-    def path(wildcards):
-        if wildcards.method == "dog":
-            return []
-        return f"results/models/{wildcards.variant}/{wildcards.method}/fold{wildcards.fold}.{ext}"
-
-    return path
-
-
 # A sweep of one variant's parameters (config sweep; nothing when its grid is empty): one
 # Paramspace setting per combination of the grid's values, named like "omega~0.9_percentile~90".
 SWEEP = SweepDesign.from_config(config, DESIGN)

@@ -1,18 +1,20 @@
 # Detection on whole mammograms (beyond the paper's patches): every chosen net, and the
 # non-learned first stage alone ("dog"), marks MCs on its held-out images; FROC of all of them at
 # the MC and the cluster level, compared between variants as the study design says
-# (mcdetect.detection).
+# (mcdetect.detection). One detection job per (variant, method) marks the held-out images of
+# every fold, each fold with its own net: every fold's job reads every image of the variant, so
+# they always rerun together.
 rule detect:
     input:
         images=preprocessed,
         masks=lambda w: expand("results/masks/{image}.png", image=valid_images()),
         folds="results/dataset/folds.tsv",
-        model=net_of("keras"),
-        card=net_of("json"),
+        models=nets_of("keras"),
+        cards=nets_of("json"),
     output:
-        detections="results/detection/{variant}/{method}/fold{fold}.parquet",
+        detections=[f"results/detection/{{variant}}/{{method}}/fold{f}.parquet" for f in FOLDS],
     log:
-        "logs/detect/{variant}_{method}_fold{fold}.log",
+        "logs/detect/{variant}_{method}.log",
     wildcard_constraints:
         method="|".join(DETECT_METHODS),
     conda:
@@ -20,7 +22,7 @@ rule detect:
     threads: 2
     params:
         image_ids=lambda w: valid_images(),
-        fold=lambda w: int(w.fold),
+        folds=FOLDS,
         mode=DETECTION["mode"],
         max_candidates=DETECTION["max_candidates"],
         floor=DETECTION["floor"],

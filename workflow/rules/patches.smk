@@ -1,4 +1,5 @@
-# Patches: the sample table (shared by every variant), then TFRecord shards per (variant, fold),
+# Patches: the sample table (shared by every variant), then TFRecord shards of every fold per
+# variant (one job: every fold reads every image of the variant, so they always rerun together),
 # and the non-learned baselines' scores of the same samples per variant.
 
 
@@ -26,16 +27,16 @@ rule shards:
         samples="results/patches/samples.parquet",
         images=preprocessed,
     output:
-        shards=directory("results/shards/{variant}/fold{fold}"),
+        shards=[directory(f"results/shards/{{variant}}/fold{f}") for f in FOLDS],
     log:
-        "logs/shards/{variant}_fold{fold}.log",
+        "logs/shards/{variant}.log",
     conda:
         "../../envs/tensorflow.yaml"
     threads: 2
     params:
         size=config["patches"]["size"],
         shards=config["shards"],
-        fold=lambda w: int(w.fold),
+        folds=FOLDS,
         image_ids=lambda w: valid_images(),
     script:
         "../scripts/shards.py"

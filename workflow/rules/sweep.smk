@@ -33,16 +33,16 @@ rule sweep_shards:
         samples="results/patches/samples.parquet",
         images=f"{SWEEP_DIR}/{{setting}}/preprocessed",
     output:
-        shards=directory(f"{SWEEP_DIR}/{{setting}}/shards/fold{{fold}}"),
+        shards=[directory(f"{SWEEP_DIR}/{{setting}}/shards/fold{f}") for f in FOLDS],
     log:
-        f"logs/sweep/{SWEEP.variant}/{{setting}}/shards_fold{{fold}}.log",
+        f"logs/sweep/{SWEEP.variant}/{{setting}}/shards.log",
     conda:
         "../../envs/tensorflow.yaml"
     threads: 2
     params:
         size=config["patches"]["size"],
         shards=config["shards"],
-        fold=lambda w: int(w.fold),
+        folds=FOLDS,
     script:
         "../scripts/sweep_shards.py"
 
@@ -77,13 +77,12 @@ rule sweep_train:
 
 rule sweep_predict:
     input:
-        model=f"{SWEEP_DIR}/{{setting}}/models/{{arch}}/fold{{fold}}.keras",
-        shards=f"{SWEEP_DIR}/{{setting}}/shards/fold{{fold}}",
-        train_shards=sweep_training_shards,
+        models=[f"{SWEEP_DIR}/{{setting}}/models/{{arch}}/fold{f}.keras" for f in FOLDS],
+        shards=[f"{SWEEP_DIR}/{{setting}}/shards/fold{f}" for f in FOLDS],
     output:
-        scores=f"{SWEEP_DIR}/{{setting}}/predictions/{{arch}}/fold{{fold}}.parquet",
+        scores=[f"{SWEEP_DIR}/{{setting}}/predictions/{{arch}}/fold{f}.parquet" for f in FOLDS],
     log:
-        f"logs/sweep/{SWEEP.variant}/{{setting}}/predict_{{arch}}_fold{{fold}}.log",
+        f"logs/sweep/{SWEEP.variant}/{{setting}}/predict_{{arch}}.log",
     wildcard_constraints:
         arch="|".join(ARCHS),
     conda:

@@ -1,6 +1,8 @@
-# Training per (variant, arch, held-out fold) and prediction of the held-out fold.
-# Model "fold{k}" is trained on the train/ parts of every fold but k, validated after every epoch
-# on their val/ parts, and scores both parts of fold k.
+# Training per (variant, arch, held-out fold), then the held-out predictions of every fold per
+# (variant, arch). Model "fold{k}" is trained on the train/ parts of every fold but k, validated
+# after every epoch on their val/ parts, and scores both parts of fold k. One prediction job
+# scores every fold: a change of any fold's shards retrains the nets of the other folds and
+# rescores its own, so the folds' predictions always rerun together.
 
 
 rule train:
@@ -32,13 +34,12 @@ rule train:
 
 rule predict:
     input:
-        model="results/models/{variant}/{arch}/fold{fold}.keras",
-        shards="results/shards/{variant}/fold{fold}",
-        train_shards=training_shards,
+        models=[f"results/models/{{variant}}/{{arch}}/fold{f}.keras" for f in FOLDS],
+        shards=[f"results/shards/{{variant}}/fold{f}" for f in FOLDS],
     output:
-        scores="results/predictions/{variant}/{arch}/fold{fold}.parquet",
+        scores=[f"results/predictions/{{variant}}/{{arch}}/fold{f}.parquet" for f in FOLDS],
     log:
-        "logs/predict/{variant}_{arch}_fold{fold}.log",
+        "logs/predict/{variant}_{arch}.log",
     wildcard_constraints:
         arch="|".join(ARCHS),
     conda:

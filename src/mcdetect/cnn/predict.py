@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["predict_fold", "predict", "score_samples"]
+__all__ = ["predict_folds", "predict", "score_samples"]
 
 
 def score_samples(model, shard_dirs, stats: dict, batch: int = 4096):
@@ -49,13 +49,21 @@ def predict(model_path, shard_dirs, stats: dict, out_path, batch: int = 4096, lo
     return len(ids)
 
 
-def predict_fold(model_path, fold_dir, train_folds, out_path, standardise: str = "patch",
-                 log=print) -> int:
-    """Rule predict: score both parts of a held-out fold's shards, standardised as in training
-    (``standardise``, with the statistics of the training folds' ``train/`` parts)."""
+def predict_folds(model_paths, fold_dirs, out_paths, standardise: str = "patch",
+                  log=print) -> list[int]:
+    """Rules predict and sweep_predict: the held-out scores of every fold of one (variant, net).
+    Fold k's net (``model_paths[k]``) scores both parts of fold k's shards (``fold_dirs[k]``),
+    standardised as in its training (``standardise``, with the statistics of the ``train/`` parts
+    of every other fold), into ``out_paths[k]``; one process, so TensorFlow starts once."""
     from mcdetect.cnn.device import configure_device
     from mcdetect.cnn.streams import combined_stats, fold_parts
 
     configure_device(log=log)
-    stats = combined_stats([f"{d}/train" for d in train_folds], standardise)
-    return predict(model_path, fold_parts(fold_dir), stats, out_path, log=log)
+    counts = []
+    for k, (model_path, fold_dir, out_path) in enumerate(
+            zip(model_paths, fold_dirs, out_paths, strict=True)):
+        train_folds = [d for j, d in enumerate(fold_dirs) if j != k]
+        stats = combined_stats([f"{d}/train" for d in train_folds], standardise)
+        log(f"[predict] fold {k}")
+        counts.append(predict(model_path, fold_parts(fold_dir), stats, out_path, log=log))
+    return counts

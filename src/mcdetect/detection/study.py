@@ -70,20 +70,27 @@ def detect_images(image_ids: list, load, nets: list, out_parquet, *, mode: str,
     return table
 
 
-def detect_held_out(images: dict, masks: dict, folds_tsv, fold: int, out_parquet, *,
-                    model_path=None, card_path=None, mode: str, max_candidates: int,
-                    floor: float, nms_mm: float, spacing_mm: float, log=print) -> pd.DataFrame:
-    """Detections on every image of held-out ``fold`` ({image_id: preprocessed PNG},
-    {image_id: mask PNG}): the net's (``model_path``) or, without a model, the first stage's own
-    DoG response at its candidates."""
+def detect_held_out(images: dict, masks: dict, folds_tsv, out_parquets: list, *,
+                    model_paths=(), card_paths=(), mode: str, max_candidates: int,
+                    floor: float, nms_mm: float, spacing_mm: float, log=print) -> list:
+    """Detections on the held-out images of every fold ({image_id: preprocessed PNG},
+    {image_id: mask PNG}; fold k's into ``out_parquets[k]``): fold k's net (``model_paths[k]``)
+    or, without models, the first stage's own DoG response at its candidates. Returns the
+    tables."""
     from mcdetect.imageio import load_image, load_mask
 
     folds = pd.read_csv(folds_tsv, sep="\t")
-    held_out = [i for i in folds.loc[folds["fold"] == fold, "image_id"] if i in images]
-    nets = load_nets([model_path] if model_path else [], [card_path] if card_path else [])
-    return detect_images(held_out, lambda i: (load_image(images[i]), load_mask(masks[i])), nets,
-                         out_parquet, mode=mode, max_candidates=max_candidates, floor=floor,
-                         nms_mm=nms_mm, spacing_mm=spacing_mm, what=f"fold {fold}: ", log=log)
+    models = list(model_paths) or [None] * len(out_parquets)
+    cards = list(card_paths) or [None] * len(out_parquets)
+    tables = []
+    for fold, (out, model, card) in enumerate(zip(out_parquets, models, cards, strict=True)):
+        held_out = [i for i in folds.loc[folds["fold"] == fold, "image_id"] if i in images]
+        nets = load_nets([model] if model else [], [card] if card else [])
+        tables.append(detect_images(
+            held_out, lambda i: (load_image(images[i]), load_mask(masks[i])), nets, out,
+            mode=mode, max_candidates=max_candidates, floor=floor, nms_mm=nms_mm,
+            spacing_mm=spacing_mm, what=f"fold {fold}: ", log=log))
+    return tables
 
 
 def _hits(detections: pd.DataFrame, mcs: pd.DataFrame, hit_px: float) -> pd.DataFrame:

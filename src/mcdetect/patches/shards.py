@@ -49,7 +49,7 @@ import numpy as np
 
 from mcdetect.patches.samples import extract, iter_image_samples
 
-__all__ = ["write_shards", "write_fold", "features", "FEATURE_DOC", "PARTS"]
+__all__ = ["write_shards", "write_fold", "write_folds", "features", "FEATURE_DOC", "PARTS"]
 
 PARTS = ("train", "val")  # a fold's training images and its validation images (sample table flag)
 
@@ -124,6 +124,16 @@ def write_fold(sample_table, fold: int, image_path, out_dir, **kwargs) -> dict:
                                validation=part == "val", **kwargs) for part in PARTS}
 
 
+def write_folds(sample_table, folds, image_path, out_dirs, log=print, **kwargs) -> dict:
+    """Write every fold of one variant (``folds[k]`` into ``out_dirs[k]``, see ``write_fold``),
+    logging each part's counts; returns {fold: {part: index}}."""
+    written = {}
+    for fold, out_dir in zip(folds, out_dirs, strict=True):
+        written[fold] = write_fold(sample_table, fold, image_path, out_dir, log=log, **kwargs)
+        for part, index in written[fold].items():
+            log(f"fold {fold} {part}: {index['patches']} patches ({index['positives']} positive)"
+                f" in {len(index['files'])} file(s)")
+    return written
 
 
 class _MixingWriter:
