@@ -122,6 +122,10 @@ def test_paired_bootstrap_of_identical_methods_finds_no_difference():
                                                    "c": better}.items()}
     table, diffs, bands = froc_bootstrap(methods, images, [("b", "a"), ("c", "a")], n_boot=200,
                                          seed=1)
+    two = froc_bootstrap(methods, images, [("b", "a"), ("c", "a")], n_boot=200, seed=1,
+                         workers=2)  # the resamples do not depend on the number of processes
+    for mine, theirs in zip((table, diffs, bands), two, strict=True):
+        pd.testing.assert_frame_equal(mine, theirs)
     same = diffs[diffs["comparison"] == "b - a"]
     assert (same["difference"] == 0).all() and (same["p"] == 1).all()
     gain = diffs[(diffs["comparison"] == "c - a") & (diffs["summary"] == "area[0,1]")].iloc[0]
@@ -132,6 +136,44 @@ def test_paired_bootstrap_of_identical_methods_finds_no_difference():
         k = np.searchsorted(f, g["fp_per_image"].to_numpy(), side="right") - 1
         np.testing.assert_array_equal(g["sensitivity"], s[k])
         assert (g["ci_low"] <= g["ci_high"]).all() and (g["ci_high"] > g["ci_low"]).any()
+
+
+def test_normal_image_counting_and_the_significance_family_of_the_study_tables():
+    """froc_tables counts false positives on the normal images (the headline, checked against a
+    direct count) and on all images; significance covers the family of every comparison of both
+    levels in the two reported summaries under the headline count, and nothing else."""
+    from mcdetect.design import StudyDesign
+    from mcdetect.detection.study import FAMILY_SUMMARIES, froc_tables
+
+    rng = np.random.default_rng(9)
+    dets, images = _random_study(rng, n_images=40)
+    assert (images["n_truth"] == 0).sum() >= 3
+    better = dets.assign(score=dets["score"] + 10 * dets["hit"])
+    design = StudyDesign.build(["raw", "dehaze"], {"raw": "UN", "dehaze": "DH"}, "raw", [],
+                               ["vgg"])
+    methods = {"raw/vgg": dets, "dehaze/vgg": better, "raw/dog": dets, "dehaze/dog": dets}
+    levels = {"MC": {k: FrocData(d, images) for k, d in methods.items()}}
+    tables = froc_tables(design, levels, images, units=None, n_boot=400, seed=3)
+    curves = tables["curves"]
+    assert list(dict.fromkeys(curves["fp_over"])) == ["normal", "all"]
+    normal_ids = set(images.loc[images["n_truth"] == 0, "image_id"])
+    c = curves[(curves["fp_over"] == "normal") & (curves["model"] == "raw/vgg")]
+    for _, point in c.iloc[1:].iterrows():
+        kept = dets[(dets["score"] >= point["threshold"]) & dets["image_id"].isin(normal_ids)]
+        assert point["fp_per_image"] == pytest.approx((~kept["hit"]).sum() / len(normal_ids))
+    comparisons = tables["comparisons"]
+    # DH - UN for vgg and for dog, and vgg against dog on each variant: 4 pairs x 2 summaries
+    assert (comparisons["m"] == 4 * len(FAMILY_SUMMARIES)).all()
+    significant = comparisons[comparisons["significant"]]
+    assert len(significant) and (significant["fp_over"] == "normal").all()
+    assert significant["summary"].isin(FAMILY_SUMMARIES).all()
+    assert (significant["p"] < 0.05 / (4 * len(FAMILY_SUMMARIES))).all()
+    # without normal images only the all-image count is left
+    busy = images.assign(n_truth=images["n_truth"] + 1)
+    with pytest.warns(UserWarning, match="20 resamples cannot reach p < 0.0063"):
+        tables = froc_tables(design, {"MC": {k: FrocData(d, busy) for k, d in methods.items()}},
+                             busy, units=None, n_boot=20, seed=3)
+    assert set(tables["summaries"]["fp_over"]) == {"all"}
 
 
 def test_three_close_marks_make_a_cluster_scored_by_its_third_member():

@@ -52,3 +52,43 @@ def test_env_files_pin_every_dependency_of_the_package():
         pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
         pinned = {r.split("==")[0].lower().replace("_", "-") for r in pip if "==" in r}
         assert names <= pinned, f"{env.name}: unpinned {sorted(names - pinned)}"
+
+
+def _merged(*paths):
+    """Config files merged as Snakemake merges --configfile overlays (nested keys updated)."""
+    from snakemake.utils import update_config, validate
+
+    config = {}
+    for path in paths:
+        update_config(config, yaml.safe_load((REPO / path).read_text()))
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return config
+
+
+def test_the_paper_preset_is_the_papers_protocol_and_the_default_this_projects_reading(tmp_path):
+    from helpers import snakemake
+
+    default = _merged("config.yaml")
+    assert default["train"]["standardise"] == "patch"
+    assert default["evaluation"]["unit"] == default["detection"]["unit"] == "patient"
+    paper = _merged("config.yaml", "presets/paper.yaml")
+    assert paper["train"]["standardise"] == "dataset"  # one mean, one variance (Caffe)
+    assert paper["evaluation"]["unit"] == "sample"  # samples drawn as if independent
+    assert paper["patches"]["negatives_per_image"] == 25_000
+    for arch in ("alexnet", "vgg"):
+        t = paper["train"][arch]
+        assert (t["epochs"], t["batch"], t["base_lr"], t["lr_step_epochs"]) == (30, 32, 0.001, 6)
+    # the schema's defaults are the default config's: a module user gets the same study
+    assert _merged("config.yaml")["evaluation"] == {**_defaults_of("evaluation"),
+                                                    **default["evaluation"]}
+    proc = snakemake(tmp_path, "-n", "--quiet", "rules",
+                     overlay=REPO / "presets/paper.yaml")
+    assert "evaluate" in proc.stdout and "train" in proc.stdout
+
+
+def _defaults_of(section):
+    from snakemake.utils import validate
+
+    config = {}
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return config[section]

@@ -1,6 +1,8 @@
 """The report's tables: dataset per fold, scale next to the paper, Table 3 beside the paper."""
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from helpers import REPO, snakemake
 from mcdetect.design import StudyDesign
@@ -12,6 +14,7 @@ from mcdetect.reporting.tables import (
     detectors_table,
     findings,
     froc_comparisons_table,
+    froc_family,
     froc_table,
     gains_table,
     scale_table,
@@ -55,10 +58,11 @@ def test_convergence_detectors_gains_and_findings_read_their_inputs():
                                              "selected": [1]}),
     }
     conv = convergence_table(logs).set_index(["CNN", "held-out fold"])
-    assert conv.loc[("vgg", 0), "plateau"] == "yes" and conv.loc[("vgg", 0), "epoch kept"] == 3
-    assert conv.loc[("vgg", 1), "plateau"] == "no" and conv.loc[("vgg", 1), "epoch kept"] == 2
+    last = "last two epochs within 1 point"
+    assert conv.loc[("vgg", 0), last] == "yes" and conv.loc[("vgg", 0), "epoch kept"] == 3
+    assert conv.loc[("vgg", 1), last] == "no" and conv.loc[("vgg", 1), "epoch kept"] == 2
     assert conv.loc[("vgg", 1), "change (points)"] == 2.0
-    assert conv.loc[("alexnet", 0), "plateau"].startswith("n/a")
+    assert conv.loc[("alexnet", 0), last].startswith("n/a")
     per_model = pd.DataFrame([
         {"model": f"{v}/{m}", "variant": v, "method": m, "kind": k, "S": s, "ci_low": s - 1,
          "ci_high": s + 1, "AUC": 0.8}
@@ -80,38 +84,47 @@ def test_convergence_detectors_gains_and_findings_read_their_inputs():
                         "S_DH - S_CL": 3.0, "p (DH vs CL)": 0.01,
                         "significant (DH vs CL)": True}])
     text = findings(t3, gains, convergence_table(logs), PAPER_DESIGN)
-    assert "1 of 3 trainings reached a plateau" in text
+    assert "the validation S of 1 of 3 trainings moved by at most 1 point" in text
     assert "1 of 2 (CNN, variant) pairs" in text and "alexnet on raw (-1.00 points" in text
     assert "DH - UN = +4.00 points (p = 0.002, significant)" in text
 
 
 def test_froc_table_and_its_comparisons_sit_beside_table3():
     summaries = pd.DataFrame([
-        {"level": level, "method": f"{v}/vgg", "summary": key, "value": value,
-         "ci_low": value - 0.01, "ci_high": value + 0.01}
-        for level in ("MC", "cluster") for v, value in (("raw", 0.10), ("dehaze", 0.25))
+        {"level": level, "fp_over": fp_over, "method": f"{v}/vgg", "summary": key,
+         "value": value + shift, "ci_low": value + shift - 0.01, "ci_high": value + shift + 0.01}
+        for level in ("MC", "cluster") for fp_over, shift in (("normal", 0.0), ("all", -0.05))
+        for v, value in (("raw", 0.10), ("dehaze", 0.25))
         for key in ("sens@1", "area[0,10]", "sens@all")])
-    table = froc_table(summaries, ["raw", "clahe", "dehaze"]).set_index(["level", "detector"])
-    assert table.loc[("MC", "vgg"), "sens@1 dehaze"] == "25.00 (24.00-26.00)"
+    table = froc_table(summaries, ["raw", "clahe", "dehaze"]).set_index(
+        ["level", "FP counted on", "detector"])
+    assert table.loc[("MC", "normal images", "vgg"), "sens@1 dehaze"] == "25.00 (24.00-26.00)"
+    assert table.loc[("MC", "all images", "vgg"), "sens@1 dehaze"] == "20.00 (19.00-21.00)"
     assert "sens@all raw" not in table and "sens@1 clahe" not in table  # absent variant
     comparisons = pd.DataFrame([
-        {"level": "cluster", "comparison": comparison, "summary": key,
-         "difference": 0.15, "ci_low": 0.05, "ci_high": 0.25, "p": 0.004, "significant": True}
+        {"level": "cluster", "fp_over": fp_over, "comparison": comparison, "summary": key,
+         "difference": diff, "ci_low": diff - 0.1, "ci_high": diff + 0.1, "p": 0.004,
+         "significant": fp_over == "normal", "m": 4}
+        for fp_over, diff in (("normal", 0.15), ("all", 0.05))
         for comparison in ("dehaze/vgg - raw/vgg", "raw/vgg - raw/dog")
         for key in ("sens@1", "area[0,10]")])
     table = froc_comparisons_table(comparisons, PAPER_DESIGN)
     c = table.iloc[0]
-    assert (c["comparison"], c["detector"]) == ("DH - UN", "vgg")
+    assert (c["comparison"], c["detector"], c["FP counted on"]) == ("DH - UN", "vgg",
+                                                                    "normal images")
     assert tuple(table.iloc[1][["detector", "comparison"]]) == ("vgg - dog", "UN")
     assert c["area[0,10] difference (95% CI)"] == "+15.00 (+5.00 to +25.00)"
-    assert c["p (area[0,10])"] == "0.004*"
+    assert c["p (area[0,10])"] == "0.004*" and table.iloc[2]["p (area[0,10])"] == "0.004"
+    assert froc_family(comparisons).startswith(
+        "Bonferroni over m = 4: every comparison of the table at both levels, for sens@1 and "
+        "area[0,10], with false positives counted on normal images (significant if p < 0.013)")
     logs = {("raw", "vgg", 0): pd.DataFrame({"epoch": [1, 2], "val_S": [5.0, 5.1],
                                              "val_auc": [0.7, 0.7], "selected": [0, 1]})}
     text = findings(pd.DataFrame(), pd.DataFrame(), convergence_table(logs), PAPER_DESIGN,
                     comparisons)
-    assert ("Whole-image detection, FROC area over [0, 10] false positives per image in "
-            "points: vgg-like, cluster level: DH - UN = +15.00 (p = 0.004, significant), "
-            "vgg - dog on UN = +15.00 (CI +5.00 to +25.00).") in text
+    assert ("Whole-image detection, FROC area over [0, 10] false positives per image (counted "
+            "on normal images) in points: vgg-like, cluster level: DH - UN = +15.00 (p = 0.004, "
+            "significant), vgg - dog on UN = +15.00 (CI +5.00 to +25.00).") in text
 
 
 def test_scale_and_table3_sit_beside_the_paper(tmp_path):
@@ -148,7 +161,8 @@ def test_scale_and_table3_sit_beside_the_paper(tmp_path):
     assert both.loc["this run", "S_DH - S_UN"] == "+5.00 (p = 0.001) *"
     assert both.loc["this run", "S_CL - S_UN"] == "+2.00 (p = 0.03)"
     note = table3_note(BOOT, PAPER_DESIGN.m)
-    assert "by image" in note and "below it s is the sensitivity at FPR 0" in note
+    assert "resamples (by image: each drawn with all its positives and negatives; seed 17)" in note
+    assert "below it s is the sensitivity at FPR 0" in note
     write_html(tmp_path / "t.html", "Table 3", both.reset_index(), note)
     html = (tmp_path / "t.html").read_text()
     assert html.count("<tr") == 3 and "<style>" in html and "Bonferroni" in html
@@ -169,7 +183,8 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
     from mcdetect.data.synthetic import read_dicom_phi
 
     summary = (tiny_run / "results/report/summary.md").read_text()
-    for heading in ("## What this run shows", "## Dataset per fold", "## Scale of this run",
+    for heading in ("## What this run shows", "## Dataset per fold",
+                    "## Annotated MCs beside INbreast's", "## Scale of this run",
                     "## Table 3", "## Whole-image detection beside Table 3",
                     "## Every detector on the same samples",
                     "## Each CNN against the best baseline", "## S per fold",
@@ -194,6 +209,7 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
                  "fig_detection_overlays.png"):
         assert name in html, name
     assert b"Dataset per fold" in files and b"this run next to the paper" in files
+    assert b"Annotated MCs beside INbreast" in files  # on the dataset page
     assert b"best baseline" in files and b"Convergence of every training" in files
     assert b"Whole-image detection beside Table 3" in files
     dicom = next((tiny_run / "data/synthetic/dicom").rglob("*.dcm"))
@@ -212,3 +228,24 @@ def test_tiny_study_report_holds_every_table_and_figure_and_no_patient_data(tiny
     assert not any(s in text for s in sources["source"]) and "data/synthetic/dicom" not in text
     assert all(i in text for i in sources["image_id"])
     assert _embedded(text) == files  # the embedded tables and figures are untouched
+
+
+def test_realism_table_counts_sizes_and_spacing_of_the_annotated_mcs():
+    from mcdetect.data.realism import INBREAST, mc_statistics, realism_table
+
+    mcs = pd.DataFrame({"image_id": ["a", "a", "a", "b", "b"],
+                        "x": [0, 30, 100, 10, 10], "y": [0, 40, 40, 10, 25],
+                        "diameter_mm": [0.2, 0.4, 1.5, 0.3, None]})
+    stats = mc_statistics(mcs, ["a", "b", "c", "d"], spacing_mm=0.1)
+    assert (stats["images"], stats["images_with_mcs"], stats["mcs"]) == (4, 2, 5)
+    assert stats["per_image"]["quartiles"] == [2.25, 2.5, 2.75] and stats["per_image"]["max"] == 3
+    # a: 0-1 at 5 mm, 1-2 at 7 mm, 0-2 at 10.8 mm; b: 1.5 mm apart
+    nearest = np.sort([5.0, 5.0, 7.0, 1.5, 1.5])
+    np.testing.assert_allclose(stats["nearest_mm"], np.percentile(nearest, [10, 25, 50, 75, 90]))
+    assert stats["share_within_1mm"] == 0.0
+    assert stats["median_nearest_per_image_mm"][1] == pytest.approx((5.0 + 1.5) / 2)
+    assert stats["share_above_1mm"] == 0.25  # four known diameters
+    table = realism_table(stats).set_index("quantity")
+    assert list(table.index) == list(INBREAST)
+    assert table.loc["images with annotated MCs", "this dataset"] == "50.0% of 4 images"
+    assert table.loc["MCs per image with MCs", "this dataset"].startswith("median 2.5")

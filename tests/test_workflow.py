@@ -2,6 +2,8 @@
 tests/conftest.py): every stage's outputs, nothing left to do, no patient data in results/; and
 the dataset stage of a generic DICOM source with a bad file."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,6 +24,13 @@ def test_tiny_study_produces_manifest_and_folds(tiny_run):
     assert (images["presentation_intent"] == "FOR PROCESSING").all()
     assert len(mcs) == images["n_mcs"].sum() > 0
     assert ((mcs["x"] >= 0) & (mcs["x"] < 416) & (mcs["y"] >= 0) & (mcs["y"] < 512)).all()
+    # the planted MCs that the annotations leave out, in the same canonical frame
+    planted = pd.read_csv(tiny_run / "data/synthetic/mcs_all.csv")
+    faint = pd.read_csv(d / "mcs_unannotated.tsv", sep="\t")
+    assert len(faint) == (~planted["annotated"]).sum() > 0
+    assert len(mcs) == planted["annotated"].sum()
+    assert set(faint["image_id"]) <= set(images["image_id"])
+    assert ((faint["x"] >= 0) & (faint["x"] < 416) & (faint["y"] >= 0) & (faint["y"] < 512)).all()
     assert folds.groupby("patient_id")["fold"].nunique().max() == 1
     assert set(folds["fold"]) == {0, 1}
     for rule in ("synthesize", "validate", "manifest", "folds"):
@@ -91,6 +100,12 @@ def test_tiny_study_ends_with_table3_over_every_held_out_sample(tiny_run):
     assert len(gains) == 6 and set(gains["best baseline"]) <= {"mean", "contrast", "tophat", "dog"}
     per_fold = pd.read_csv(d / "per_fold.tsv", sep="\t")
     assert len(per_fold) == 36 and set(per_fold["fold"]) == {0, 1}
+    summary = json.loads((d / "bootstrap.json").read_text())
+    assert summary["unit"] == "patient" and summary["n_units"] == summary["n_patients"] == 4
+    faint = pd.read_csv(d / "negatives_on_unannotated_mcs.tsv", sep="\t")
+    assert set(faint.loc[faint["kind"] == "model", "model"]) == set(roc["model"])
+    assert len(faint[faint["kind"] == "difference"]) == 6  # 2 CNNs x 3 comparisons
+    assert (faint["negatives removed"] == summary["negatives_on_unannotated_mcs"]).all()
 
 
 
@@ -111,7 +126,12 @@ def test_tiny_study_marks_mcs_on_held_out_images_and_scores_them_by_froc(tiny_ru
     methods = {f"{v}/{m}" for v in ("raw", "clahe", "dehaze") for m in ("vgg", "dog")}
     for level in ("MC", "cluster"):
         assert set(summaries.loc[summaries["level"] == level, "method"]) == methods
-    recall = summaries[(summaries["summary"] == "sens@all") & (summaries["level"] == "MC")]
+    mcs = pd.read_csv(tiny_run / "results/dataset/mcs.tsv", sep="\t")
+    normal = ~folds["image_id"].isin(set(mcs["image_id"]))
+    # false positives counted on the normal images (the headline) where there are any, and on all
+    assert list(dict.fromkeys(summaries["fp_over"])) == ["normal", "all"][0 if normal.any() else 1:]
+    recall = summaries[(summaries["summary"] == "sens@all") & (summaries["level"] == "MC")
+                       & (summaries["fp_over"] == "all")]
     assert len(recall) == 6 and recall["value"].between(0.2, 1).all()  # the first stage finds MCs
     assert summaries["value"].between(0, 1000).all()
     clusters = summaries[summaries["level"] == "cluster"]

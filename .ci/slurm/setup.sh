@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A one-node SLURM test cluster on this machine (Debian/Ubuntu, as root) for tests/test_slurm.py.
+# A one-node SLURM test cluster on this machine (Debian/Ubuntu, as root) for the test session
+# (tests/conftest.py builds its tiny study through it; tests/test_slurm.py checks that build).
 #   bash .ci/slurm/setup.sh      install slurm-wlm + munge if missing; write /etc/slurm/{slurm,gres}.conf
-#   bash .ci/slurm/cluster.sh start|stop|status      (the test's fixture calls start and stop)
+#   bash .ci/slurm/cluster.sh start|stop|status      (the test session calls start and stop)
 # The node is this host (its hostname, nproc CPUs, 90% of MemTotal) with two stand-in GPUs (GRES
 # gpu:2 on /dev/null and /dev/zero, so that two GPU jobs run side by side as on a node with two
 # cards), in partition "main"; job status through squeue (MinJobAge=3600), finished jobs
@@ -42,7 +43,7 @@ cpus=$(nproc)
 mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
 mkdir -p /etc/slurm "$DIR"
 cat > /etc/slurm/slurm.conf <<CONF
-# mcdetect-test-cluster: written by .ci/slurm/setup.sh for tests/test_slurm.py (one node, this host)
+# mcdetect-test-cluster: written by .ci/slurm/setup.sh for the test session (one node, this host)
 ClusterName=mcdetect
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=6817

@@ -55,6 +55,22 @@ def annotations_csv():
     return IMPORT_OUTPUTS["mcs"] if DATASET["source"] == "inbreast" else DATASET["annotations"]
 
 
+def planted_truth(name):
+    """Where the truth of every planted MC is known (the synthetic source): {"planted": its CSV
+    of every planted MC}, {"unannotated": the canonical table of the unannotated ones} or
+    {"faint": the evaluation's table of S without the negatives on them}; empty otherwise, so
+    that other sources keep their inputs and outputs."""
+    if not SYNTHETIC:
+        return {}
+    return {
+        name: {
+            "planted": f"{SYNTHETIC_DIR}/mcs_all.csv",
+            "unannotated": "results/dataset/mcs_unannotated.tsv",
+            "faint": "results/evaluation/negatives_on_unannotated_mcs.tsv",
+        }[name]
+    }
+
+
 def import_outputs(*names, prefix=""):
     """Named outputs of the source's import rule (INbreast), for rule inputs; empty for sources
     without one, so that their jobs keep the inputs and params they had (no spurious rerun)."""

@@ -64,6 +64,7 @@ checkpoint validate:
 rule manifest:
     input:
         **import_outputs("regions", "summary", prefix="source_"),
+        **planted_truth("planted"),
         dicoms=source_paths(),
         sources=SOURCES_MAP,
         validation="results/dataset/validation.tsv",
@@ -71,6 +72,7 @@ rule manifest:
         annotations=annotations_csv(),
     output:
         **dataset_regions(),
+        **planted_truth("unannotated"),
         images="results/dataset/images.tsv",
         mcs="results/dataset/mcs.tsv",
         summary_json="results/dataset/summary.json",

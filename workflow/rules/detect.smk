@@ -52,6 +52,7 @@ rule froc:
         "logs/froc.log",
     conda:
         "../../envs/report.yaml"
+    threads: 2
     params:
         design=DESIGN.as_dict(),
         detect_keys=DETECT_KEYS,

@@ -5,11 +5,13 @@
 
 rule evaluate:
     input:
+        **planted_truth("unannotated"),
         predictions=[f"results/predictions/{v}/{a}/fold{f}.parquet" for v, a, f in TRAINING_KEYS],
         baselines=expand("results/baselines/{variant}.parquet", variant=VARIANTS),
         samples="results/patches/samples.parquet",
         folds="results/dataset/folds.tsv",
     output:
+        **planted_truth("faint"),
         per_model="results/evaluation/mean_sensitivity.tsv",
         gains="results/evaluation/cnn_vs_baselines.tsv",
         per_fold="results/evaluation/per_fold.tsv",
@@ -31,5 +33,6 @@ rule evaluate:
         design=DESIGN.as_dict(),
         prediction_keys=TRAINING_KEYS,
         evaluation=config["evaluation"],
+        exclusion_radius_px=config["patches"]["exclusion_radius_px"],
     script:
         "../scripts/evaluate.py"

@@ -14,7 +14,9 @@ rule report:
             if SWEEP.enabled
             else {}
         ),
+        **planted_truth("faint"),
         folds="results/dataset/folds.tsv",
+        mcs="results/dataset/mcs.tsv",
         samples="results/patches/samples_summary.tsv",
         table3="results/evaluation/table3.csv",
         bootstrap="results/evaluation/bootstrap.json",
@@ -74,6 +76,7 @@ rule report:
     params:
         design=DESIGN.as_dict(),
         training_keys=TRAINING_KEYS,
+        spacing_mm=DATASET["spacing_mm"],
         train={  # the design's nets only, and the input standardisation
             **{arch: config["train"][arch] for arch in ARCHS},
             "standardise": config["train"]["standardise"],

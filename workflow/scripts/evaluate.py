@@ -1,6 +1,7 @@
 """Rule evaluate: every model's held-out scores and the baselines' scores of the same samples,
 exact mean sensitivity, one paired bootstrap, Table 3 as the study design names it, the CNNs' gains
-over the best baseline, per-fold S and Fig. 3."""
+over the best baseline, per-fold S and Fig. 3; where the unannotated MCs are known (synthetic), S
+without the negatives that lie on them."""
 
 from mcdetect.design import StudyDesign
 from mcdetect.evaluation.study import evaluate_study
@@ -15,6 +16,7 @@ def main(log):
         dict(zip(map(tuple, p.prediction_keys), inp.predictions, strict=True)),
         dict(zip(design.variants, inp.baselines, strict=True)),
         dict(snakemake.output.items()), workers=snakemake.threads, log=log.info,
+        unannotated_tsv=inp.get("unannotated"), exclusion_radius=p.exclusion_radius_px,
         **p.evaluation,
     )
 

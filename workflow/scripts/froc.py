@@ -14,7 +14,8 @@ def main(log):
     froc_study(StudyDesign.from_dict(p.design), detections, inp.mcs, inp.folds,
                dict(snakemake.output.items()), hit_mm=p.hit_mm, spacing_mm=p.spacing_mm,
                n_boot=p.n_boot, unit=p.unit, seed=p.seed, link_mm=p.link_mm,
-               min_mcs=p.min_mcs, regions_tsv=inp.get("regions"), log=log.info)
+               min_mcs=p.min_mcs, regions_tsv=inp.get("regions"), workers=snakemake.threads,
+               log=log.info)
 
 
 run(main, snakemake.log[0])

@@ -12,7 +12,8 @@ def main(log):
     inp, p = snakemake.input, snakemake.params
     logs = dict(zip(map(tuple, p.training_keys), inp.training, strict=True))
     text = report_study(StudyDesign.from_dict(p.design), dict(inp.items()), logs,
-                        dict(snakemake.output.items()), train=p.train)
+                        dict(snakemake.output.items()), train=p.train,
+                        spacing_mm=p.spacing_mm)
     log.info("%s", text)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["predict_folds", "predict", "score_samples"]
+__all__ = ["predict_folds", "predict_fold", "predict", "score_samples"]
 
 
 def score_samples(model, shard_dirs, stats: dict, batch: int = 4096):
@@ -49,21 +49,26 @@ def predict(model_path, shard_dirs, stats: dict, out_path, batch: int = 4096, lo
     return len(ids)
 
 
-def predict_folds(model_paths, fold_dirs, out_paths, standardise: str = "patch",
-                  log=print) -> list[int]:
-    """Rules predict and sweep_predict: the held-out scores of every fold of one (variant, net).
-    Fold k's net (``model_paths[k]``) scores both parts of fold k's shards (``fold_dirs[k]``),
-    standardised as in its training (``standardise``, with the statistics of the ``train/`` parts
-    of every other fold), into ``out_paths[k]``; one process, so TensorFlow starts once."""
-    from mcdetect.cnn.device import configure_device
+def predict_fold(k: int, model_path, fold_dirs, out_path, standardise: str = "patch",
+                 log=print) -> int:
+    """Fold k's held-out scores by ``model_path``: both parts of fold k's shards
+    (``fold_dirs[k]``), standardised as in its training (``standardise``, with the statistics of
+    the ``train/`` parts of every other fold), into ``out_path``."""
     from mcdetect.cnn.streams import combined_stats, fold_parts
 
+    train_folds = [d for j, d in enumerate(fold_dirs) if j != k]
+    stats = combined_stats([f"{d}/train" for d in train_folds], standardise)
+    log(f"[predict] fold {k}")
+    return predict(model_path, fold_parts(fold_dirs[k]), stats, out_path, log=log)
+
+
+def predict_folds(model_paths, fold_dirs, out_paths, standardise: str = "patch",
+                  log=print) -> list[int]:
+    """Rules predict and sweep_predict: the held-out scores of every fold of one (variant, net),
+    fold k's by fold k's net (``model_paths[k]``, ``predict_fold``); one process, so TensorFlow
+    starts once."""
+    from mcdetect.cnn.device import configure_device
+
     configure_device(log=log)
-    counts = []
-    for k, (model_path, fold_dir, out_path) in enumerate(
-            zip(model_paths, fold_dirs, out_paths, strict=True)):
-        train_folds = [d for j, d in enumerate(fold_dirs) if j != k]
-        stats = combined_stats([f"{d}/train" for d in train_folds], standardise)
-        log(f"[predict] fold {k}")
-        counts.append(predict(model_path, fold_parts(fold_dir), stats, out_path, log=log))
-    return counts
+    return [predict_fold(k, model_path, fold_dirs, out_path, standardise, log=log)
+            for k, (model_path, out_path) in enumerate(zip(model_paths, out_paths, strict=True))]

@@ -126,8 +126,9 @@ def write_manifest(dicoms, sources, inp: dict, out: dict, *, spacing_mm: float,
                    pseudonym_key: str, log) -> dict:
     """Rule manifest: images.tsv, mcs.tsv (and regions.tsv when ``out`` names it) and the dataset
     summary, from the validation tables (``inp``: validation, sources, excluded, annotations, and
-    the import's source_regions and source_summary where the source has them). Returns the
-    summary."""
+    the import's source_regions and source_summary where the source has them); where ``out``
+    names unannotated, the canonical table of the planted MCs (``inp``: planted) that the
+    annotations leave out. Returns the summary."""
     from mcdetect.data.sources import read_annotations
 
     validation = pd.read_csv(inp["validation"], sep="\t", keep_default_na=False)
@@ -139,6 +140,13 @@ def write_manifest(dicoms, sources, inp: dict, out: dict, *, spacing_mm: float,
                                  spacing_mm=spacing_mm, pseudonym_key=pseudonym_key)
     images.drop(columns="source").to_csv(out["images"], sep="\t", index=False)
     mcs.to_csv(out["mcs"], sep="\t", index=False, float_format="%.4f")
+    if out.get("unannotated"):  # the planted MCs that the annotations leave out (synthetic)
+        planted = pd.read_csv(inp["planted"])
+        planted = planted[~planted["annotated"].astype(bool)]
+        _, faint = build_manifest(dicoms, sources, validation, planted, spacing_mm=spacing_mm,
+                                  pseudonym_key=pseudonym_key)
+        faint.drop(columns="mc_id").to_csv(out["unannotated"], sep="\t", index=False,
+                                           float_format="%.4f")
     regions = None
     if out.get("regions"):
         source_regions = pd.read_csv(inp["source_regions"], sep="\t", keep_default_na=False,

@@ -27,6 +27,9 @@ The same bootstrap scores clusters (``mcdetect.detection.clusters.ClusterFroc``)
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -129,9 +132,26 @@ def froc_summary(f: np.ndarray, s: np.ndarray) -> dict:
     return out
 
 
+_JOB = None  # (methods, weights, keys, normal_only) of the running bootstrap, for forked workers
+
+
+def _score_resamples(rs) -> tuple[dict, dict]:
+    """Summaries and band values of every method on resamples ``rs`` of the running bootstrap."""
+    methods, weights, keys, normal_only = _JOB
+    boot = {name: np.empty((len(rs), len(keys))) for name in methods}
+    band = {name: np.empty((len(rs), len(BAND_GRID))) for name in methods}
+    for i, r in enumerate(rs):
+        for name, d in methods.items():
+            f, s = d.curve(weights[r], normal_only=normal_only)[:2]
+            summary = froc_summary(f, s)
+            boot[name][i] = [summary[k] for k in keys]
+            band[name][i] = _sens_at(f, s, BAND_GRID)
+    return boot, band
+
+
 def froc_bootstrap(methods: dict, images: pd.DataFrame, comparisons=(), *, units=None,
                    n_boot: int = 1000, seed: int = 0, normal_only: bool = False,
-                   alpha: float = 0.05, m: int | None = None
+                   alpha: float = 0.05, m: int | None = None, workers: int = 1
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Summaries of every method (``methods``: name -> its operating points on ``images``, a
     ``FrocData`` or ``mcdetect.detection.clusters.ClusterFroc``) with 95% CIs, the differences of
@@ -139,9 +159,11 @@ def froc_bootstrap(methods: dict, images: pd.DataFrame, comparisons=(), *, units
     significance after Bonferroni over ``m`` comparisons (default: their number), and each
     method's pointwise 95% band of sensitivity on ``BAND_GRID`` false positives per image.
     ``images``: image_id in the order of the methods' weights; ``units``: one unit per image
-    (e.g. the patient) drawn together; None draws images."""
+    (e.g. the patient) drawn together; None draws images. ``workers`` processes share the
+    resamples (forked; the result does not depend on their number)."""
     from mcdetect.evaluation.bootstrap import paired_p_value
 
+    global _JOB
     codes = (np.arange(len(images)) if units is None
              else pd.factorize(np.asarray(units))[0])
     n_units = int(codes.max()) + 1 if len(codes) else 0
@@ -149,16 +171,22 @@ def froc_bootstrap(methods: dict, images: pd.DataFrame, comparisons=(), *, units
     curves = {name: d.curve(normal_only=normal_only)[:2] for name, d in methods.items()}
     point = {name: froc_summary(*c) for name, c in curves.items()}
     keys = list(next(iter(point.values()))) if point else []
-    boot = {name: np.empty((n_boot, len(keys))) for name in methods}
-    band = {name: np.empty((n_boot, len(BAND_GRID))) for name in methods}
-    for r in range(n_boot):
-        counts = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-        w = counts[codes].astype(np.float64)
-        for name, d in methods.items():
-            f, s = d.curve(w, normal_only=normal_only)[:2]
-            summary = froc_summary(f, s)
-            boot[name][r] = [summary[k] for k in keys]
-            band[name][r] = _sens_at(f, s, BAND_GRID)
+    # every resample's image weights, drawn up front: the result does not depend on ``workers``
+    weights = np.stack([np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)[codes]
+                        for _ in range(n_boot)]).astype(np.float64) if n_boot else np.zeros((0, 0))
+    _JOB = (methods, weights, keys, normal_only)
+    chunks = [c for c in np.array_split(np.arange(n_boot), max(1, min(n_boot, 8 * workers)))
+              if len(c)]
+    if workers > 1 and len(chunks) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
+            parts = list(ex.map(_score_resamples, chunks))
+    else:
+        parts = [_score_resamples(c) for c in chunks]
+    _JOB = None
+    boot = {name: np.concatenate([b[name] for b, _ in parts]) if parts
+            else np.empty((0, len(keys))) for name in methods}
+    band = {name: np.concatenate([d[name] for _, d in parts]) if parts
+            else np.empty((0, len(BAND_GRID))) for name in methods}
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
     rows, bands = [], []
     for name in methods:

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["detect_images", "detect_held_out", "froc_study", "froc_tables", "write_froc",
-           "overlays_study", "load_nets", "score_image", "DOG"]
+           "overlays_study", "load_nets", "score_image", "DOG", "FP_OVER", "FAMILY_SUMMARIES",
+           "fp_modes"]
 
 DOG = "dog"  # the first stage alone: candidates scored by their difference-of-Gaussians response
 DETECTION_COLUMNS = ["image_id", "x", "y", "x_mm", "y_mm", "score"]
@@ -110,7 +111,7 @@ def _hits(detections: pd.DataFrame, mcs: pd.DataFrame, hit_px: float) -> pd.Data
 
 def froc_study(design, detections: dict, mcs_tsv, folds_tsv, out: dict, *, hit_mm: float,
                spacing_mm: float, n_boot: int, unit: str, seed: int, link_mm: float,
-               min_mcs: int, regions_tsv=None, log=print) -> pd.DataFrame:
+               min_mcs: int, regions_tsv=None, workers: int = 1, log=print) -> pd.DataFrame:
     """FROC of every method ({(variant, method): [detection parquets of the folds]}) on all
     held-out images, at the MC level and the cluster level (``mcdetect.detection.clusters``:
     marks linked within ``link_mm``, at least ``min_mcs``; true clusters from ``regions_tsv``
@@ -137,41 +138,77 @@ def froc_study(design, detections: dict, mcs_tsv, folds_tsv, out: dict, *, hit_m
         levels["cluster"][name] = ClusterFroc(table, truth, images, spacing_mm=spacing_mm,
                                               link_mm=link_mm, min_mcs=min_mcs)
     log(f"{len(mcs)} annotated MCs, {len(truth)} annotated clusters on {len(images)} images")
-    tables = froc_tables(design, levels, images, units=units, n_boot=n_boot, seed=seed)
+    tables = froc_tables(design, levels, images, units=units, n_boot=n_boot, seed=seed,
+                         workers=workers)
     write_froc(tables, out, design.variants)
     log(f"FROC summaries:\n{tables['summaries'].to_string(index=False)}")
     return tables["summaries"]
 
 
+# false positives per image counted on images without annotated MCs (the field's convention for
+# MC detection, the headline) or on every image
+FP_OVER = {"normal": "per normal image", "all": "per image (all images)"}
+# the summaries whose comparisons form the significance family (as the report shows them)
+FAMILY_SUMMARIES = ("sens@1", "area[0,10]")
+
+
+def fp_modes(images: pd.DataFrame) -> list[str]:
+    """How false positives are counted: on normal images first (the headline) where the images
+    include any, then on all images."""
+    return (["normal"] if (images["n_truth"] == 0).any() else []) + ["all"]
+
+
+def _comparisons(design, methods: dict) -> list[tuple[str, str]]:
+    """The design's comparisons per method, and each net against the first stage alone on the
+    same variant."""
+    names = sorted({k.split("/", 1)[1] for k in methods})
+    pairs = [(f"{x}/{m}", f"{y}/{m}") for m in names for x, y in design.comparisons
+             if f"{x}/{m}" in methods and f"{y}/{m}" in methods]
+    return pairs + [(f"{v}/{m}", f"{v}/{DOG}") for m in names if m != DOG
+                    for v in design.variants
+                    if f"{v}/{m}" in methods and f"{v}/{DOG}" in methods]
+
+
 def froc_tables(design, levels: dict, images: pd.DataFrame, *, units, n_boot: int,
-                seed: int) -> dict:
+                seed: int, workers: int = 1) -> dict:
     """Curves, summaries, comparisons and bands of every level ({level: {"variant/method":
-    FrocData or ClusterFroc}}), each table with a ``level`` column: the design's comparisons per
-    method and level, and each net against the first stage alone on the same variant (paired
-    bootstrap by ``units``, significance after Bonferroni over the design's comparisons, as in
-    Table 3)."""
+    FrocData or ClusterFroc}}) and way of counting false positives (``fp_modes``), each table
+    with ``level`` and ``fp_over`` columns. Comparisons: the design's per method and level, and
+    each net against the first stage alone on the same variant (paired bootstrap by ``units``;
+    every counting mode on the same resamples). Significance: Bonferroni over the family of every
+    comparison of every level in FAMILY_SUMMARIES under the headline count (its size in column
+    ``m``); the other count's p-values are descriptive (``significant`` false)."""
     from mcdetect.detection.froc import froc_bootstrap
 
+    modes = fp_modes(images)
+    pairs = {level: _comparisons(design, methods) for level, methods in levels.items()}
+    m = max(1, sum(len(c) for c in pairs.values()) * len(FAMILY_SUMMARIES))
+    smallest_p = 2 / (n_boot + 1)
+    if smallest_p >= design.alpha / m:
+        import warnings
+
+        warnings.warn(f"detection: {n_boot} resamples cannot reach p < {design.alpha / m:.2g} "
+                      f"(Bonferroni, m = {m}); the smallest p is {smallest_p:.2g}", stacklevel=2)
     tables = {key: [] for key in ("curves", "summaries", "comparisons", "bands")}
     for level, methods in levels.items():
-        names = sorted({k.split("/", 1)[1] for k in methods})
-        comparisons = [(f"{x}/{m}", f"{y}/{m}") for m in names for x, y in design.comparisons
-                       if f"{x}/{m}" in methods and f"{y}/{m}" in methods]
-        # and each net against the non-learned first stage on the same variant
-        comparisons += [(f"{v}/{m}", f"{v}/{DOG}") for m in names if m != DOG
-                        for v in design.variants
-                        if f"{v}/{m}" in methods and f"{v}/{DOG}" in methods]
-        for name, data in methods.items():
-            f, s, t = data.curve()
-            tables["curves"].append(pd.DataFrame({"level": level, "model": name,
-                                                  "fp_per_image": f, "sensitivity": s,
-                                                  "threshold": t}))
-        summary, diffs, bands = froc_bootstrap(methods, images, comparisons, units=units,
-                                               n_boot=n_boot, seed=seed, alpha=design.alpha,
-                                               m=design.m)
-        for key, table in zip(("summaries", "comparisons", "bands"), (summary, diffs, bands),
-                              strict=True):
-            tables[key].append(table.assign(level=level)[["level", *table.columns]])
+        for mode in modes:
+            normal = mode == "normal"
+            for name, data in methods.items():
+                f, s, t = data.curve(normal_only=normal)
+                tables["curves"].append(pd.DataFrame({
+                    "level": level, "fp_over": mode, "model": name, "fp_per_image": f,
+                    "sensitivity": s, "threshold": t}))
+            summary, diffs, bands = froc_bootstrap(methods, images, pairs[level], units=units,
+                                                   n_boot=n_boot, seed=seed, normal_only=normal,
+                                                   alpha=design.alpha, m=m, workers=workers)
+            if len(diffs):
+                diffs["significant"] &= (mode == modes[0]) & diffs["summary"].isin(
+                    FAMILY_SUMMARIES)
+                diffs["m"] = m
+            for key, table in zip(("summaries", "comparisons", "bands"),
+                                  (summary, diffs, bands), strict=True):
+                tables[key].append(table.assign(level=level, fp_over=mode)[
+                    ["level", "fp_over", *table.columns]])
     return {k: pd.concat(v, ignore_index=True) for k, v in tables.items()}
 
 
@@ -197,6 +234,10 @@ def froc_figure(path, curves: pd.DataFrame, bands: pd.DataFrame, variants) -> No
         parts = table[column].str.split("/")
         return table.assign(variant=parts.str[0], method=parts.str[1])
 
+    headline = curves["fp_over"].iloc[0] if "fp_over" in curves and len(curves) else "all"
+    if "fp_over" in curves:
+        curves = curves[curves["fp_over"] == headline]
+        bands = bands[bands["fp_over"] == headline]
     curves, bands = split(curves, "model"), split(bands, "method")
     methods, levels = sorted(curves["method"].unique()), list(dict.fromkeys(curves["level"]))
     fig, axes = plt.subplots(len(levels), len(methods), figsize=(4.4 * len(methods),
@@ -220,7 +261,8 @@ def froc_figure(path, curves: pd.DataFrame, bands: pd.DataFrame, variants) -> No
             ax.set_xlim(0, 10)
             ax.set_ylim(0, 1)
             unit = "MCs" if level == "MC" else "clusters"
-            ax.set_xlabel(f"false {'positives' if level == 'MC' else 'clusters'} per image")
+            ax.set_xlabel(f"false {'positives' if level == 'MC' else 'clusters'} "
+                          + FP_OVER[headline])
             net = method if method == DOG else f"{method}-like CNN"
             ax.set_title(f"{net}: {unit}", fontsize=10)
             ax.legend(fontsize=7, loc="lower right")
@@ -242,6 +284,7 @@ def overlays_study(images: dict, masks: dict, detections: dict, curves_tsv, mcs_
     mcs = pd.read_csv(mcs_tsv, sep="\t")
     curves = pd.read_csv(curves_tsv, sep="\t")
     curves = curves[curves["level"] == "MC"]
+    curves = curves[curves["fp_over"] == curves["fp_over"].iloc[0]]  # the headline count
     shown = pick_images(mcs, image_ids, n_images)
     thresholds = {v: operating_threshold(curves[curves["model"] == f"{v}/{method}"],
                                          fp_per_image) for v in images}

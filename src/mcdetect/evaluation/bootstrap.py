@@ -1,9 +1,16 @@
-"""Evaluation stage: the paired, class-stratified bootstrap of every model's S on the same
-resamples.
+"""Evaluation stage: the paired bootstrap of every model's S on the same resamples.
 
-The bootstrap draws the same resample for every model (paired), positives and negatives separately
-(class-stratified), with replacement, by unit: ``sample`` (the paper's protocol) or ``image`` /
-``patient`` (all samples of a drawn unit come together; case-level, as careful reviewers expect).
+Every resample is drawn once and serves every model (paired). Two units:
+
+* ``sample`` (the paper's protocol): positives and negatives are drawn separately
+  (class-stratified), each sample with replacement, as if independent.
+* ``patient`` (this project's default) or ``image``: the units are drawn with replacement, once,
+  and every sample of a drawn unit comes with it, positives and negatives together (so an
+  image's MCs and its negatives stay paired). Samples of one patient are not independent (the MCs
+  of a cluster, an image's negatives, one breast's texture); resampling them as if they were
+  makes the confidence intervals too narrow (tests/test_evaluate.py measures how much). A
+  resample that draws no positive (or no negative) is drawn again from the same stream.
+
 At the paper's scale (27 million negatives) it stays exact and fast: each model's negatives are
 ordered once, and only its top ``~bN`` negatives (those that can lie above FPR b) carry individual
 weights; the rest enter as a count. For the sample unit the weights of the union U of those top
@@ -30,25 +37,30 @@ __all__ = ["bootstrap_weights", "paired_bootstrap", "paired_p_value"]
 
 
 def bootstrap_weights(labels: np.ndarray, units: np.ndarray | None, rng) -> np.ndarray:
-    """Integer weights of one class-stratified bootstrap resample, drawn directly on every sample
-    (the plain reference; ``paired_bootstrap`` draws the same distribution faster).
+    """Integer weights of one bootstrap resample, drawn directly on every sample (the plain
+    reference; ``paired_bootstrap`` draws the same distribution faster).
 
-    ``units`` None resamples samples; otherwise each class's units (e.g. image ids of its
-    samples) are drawn with replacement and every sample of a drawn unit gets the unit's count.
+    ``units`` None: each class's samples are drawn with replacement (class-stratified).
+    Otherwise the units (e.g. patient ids of the samples) are drawn with replacement, once for
+    both classes, and every sample of a drawn unit gets the unit's count; a draw without a
+    positive or without a negative is drawn again.
     """
     labels = np.asarray(labels)
     weights = np.zeros(len(labels), dtype=np.int64)
-    for cls in (0, 1):
-        idx = np.flatnonzero(labels == cls)
-        if units is None:
+    if units is None:
+        for cls in (0, 1):
+            idx = np.flatnonzero(labels == cls)
             draws = rng.integers(0, len(idx), len(idx))
             weights[idx] = np.bincount(draws, minlength=len(idx))
-        else:
-            codes, inverse = np.unique(np.asarray(units)[idx], return_inverse=True)
-            draws = rng.integers(0, len(codes), len(codes))
-            counts = np.bincount(draws, minlength=len(codes))
-            weights[idx] = counts[inverse]
-    return weights
+        return weights
+    _, codes = np.unique(np.asarray(units), return_inverse=True)
+    n_units = int(codes.max()) + 1
+    pos_units = np.bincount(codes[labels == 1], minlength=n_units) > 0
+    neg_units = np.bincount(codes[labels == 0], minlength=n_units) > 0
+    while True:
+        counts = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
+        if counts[pos_units].sum() > 0 and counts[neg_units].sum() > 0:
+            return counts[codes]
 
 
 def _top_size(n: int, b: float, by_unit: bool) -> int:
@@ -117,13 +129,12 @@ class _Plan:
         self.models = {name: _Ranked(np.asarray(v)[pos], np.asarray(v)[neg], k)
                        for name, v in scores.items()}
         if self.by_unit:
-            units = np.asarray(units)
-            _, self.pos_codes = np.unique(units[pos], return_inverse=True)
-            _, neg_codes = np.unique(units[neg], return_inverse=True)
-            self.neg_codes = neg_codes
-            self.n_pos_units = int(self.pos_codes.max()) + 1
-            self.neg_sizes = np.bincount(neg_codes).astype(np.float64)
-            self.keys = {n: neg_codes[m.top] for n, m in self.models.items()}
+            _, codes = np.unique(np.asarray(units), return_inverse=True)
+            self.n_units = int(codes.max()) + 1
+            self.pos_codes, self.neg_codes = codes[pos], codes[neg]
+            self.pos_sizes = np.bincount(self.pos_codes, minlength=self.n_units)
+            self.neg_sizes = np.bincount(self.neg_codes, minlength=self.n_units).astype(np.float64)
+            self.keys = {n: self.neg_codes[m.top] for n, m in self.models.items()}
             self.union = None
         else:
             self.union = np.unique(np.concatenate([m.top for m in self.models.values()]))
@@ -150,12 +161,13 @@ class _Plan:
 
     def _draw(self, rng):
         """One resample's positive weights, the weights behind the model keys, their total N."""
-        if self.by_unit:
-            cp = np.bincount(rng.integers(0, self.n_pos_units, self.n_pos_units),
-                             minlength=self.n_pos_units)
-            n_units = len(self.neg_sizes)
-            table = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-            return cp[self.pos_codes], table, float(table @ self.neg_sizes), None
+        if self.by_unit:  # units drawn once: a unit's positives and negatives together
+            while True:
+                table = np.bincount(rng.integers(0, self.n_units, self.n_units),
+                                    minlength=self.n_units)
+                n_total = float(table @ self.neg_sizes)
+                if table @ self.pos_sizes > 0 and n_total > 0:
+                    return table[self.pos_codes], table, n_total, None
         pw = np.bincount(rng.integers(0, self.n_pos, self.n_pos), minlength=self.n_pos)
         size = len(self.union)
         in_union = self.n_neg if size == self.n_neg else rng.binomial(self.n_neg,
@@ -213,11 +225,12 @@ def _run_resamples(rs) -> list:
 def paired_bootstrap(scores: dict, labels: np.ndarray, units=None, *, n_boot: int = 1000,
                      seed: int = 0, a: float = 1e-6, b: float = 0.1, grid=None, workers: int = 1,
                      log=print) -> dict:
-    """S of every model on the full data and on ``n_boot`` paired, class-stratified resamples.
+    """S of every model on the full data and on ``n_boot`` paired resamples.
 
-    ``scores`` maps a model name to its scores, all aligned with ``labels`` (and ``units``, None
-    for the sample unit). Resample r is drawn from its own stream (seed, r), so the result does
-    not depend on ``workers`` (processes; 1 runs in this one). Returns {"S": {model: S},
+    ``scores`` maps a model name to its scores, all aligned with ``labels`` and ``units`` (one
+    unit id per sample, e.g. its patient; None for the class-stratified sample unit). Resample
+    r is drawn from its own stream (seed, r), so the result does not depend on ``workers``
+    (processes; 1 runs in this one). Returns {"S": {model: S},
     "boot": {model: n_boot S}, "grid": FPRs, "roc_full": {model: s(grid)}, "roc": {model:
     (n_boot, len(grid)) sensitivities of each resample}, "fallbacks": resamples x models that
     needed a full order, "top": negatives with individual weights per model}.

@@ -22,18 +22,20 @@ from mcdetect.evaluation.tables import (
     table3,
 )
 
-__all__ = ["evaluate_study", "read_samples", "table3_note"]
+__all__ = ["evaluate_study", "model_scores", "read_samples", "table3_note", "unit_phrase"]
 
 
-def read_samples(samples_parquet, folds_tsv) -> pd.DataFrame:
-    """The sample table's ids, images, folds and labels, with each image's patient, by sample id."""
-    samples = pd.read_parquet(samples_parquet, columns=["sample_id", "image_id", "fold", "label"])
+def read_samples(samples_parquet, folds_tsv, columns=()) -> pd.DataFrame:
+    """The sample table's ids, images, folds and labels (and ``columns``), with each image's
+    patient, by sample id."""
+    samples = pd.read_parquet(samples_parquet,
+                              columns=["sample_id", "image_id", "fold", "label", *columns])
     folds = pd.read_csv(folds_tsv, sep="\t")
     samples["patient_id"] = samples["image_id"].map(folds.set_index("image_id")["patient_id"])
     return samples.sort_values("sample_id").reset_index(drop=True)
 
 
-def _model_scores(samples, predictions: dict, baselines: dict) -> dict:
+def model_scores(samples, predictions: dict, baselines: dict) -> dict:
     """Every model's scores aligned with the samples: ``variant/arch`` from the held-out predictions
     of every fold ({(variant, arch, fold): parquet}), ``variant/baseline`` from the baselines'
     tables ({variant: parquet})."""
@@ -52,11 +54,20 @@ def table3_note(summary: dict, m: int) -> str:
     comparisons m."""
     b = summary
     return (f"Mean sensitivity S in percent over FPR [{b['a']:g}, {b['b']:g}]; {b['n_boot']} "
-            f"paired, class-stratified bootstrap resamples by {b['unit']} (seed {b['seed']}); "
+            f"paired bootstrap resamples ({unit_phrase(b)}; seed {b['seed']}); "
             f"two-sided p-values, significant (Bonferroni, m = {m}) if p < {0.05 / m:.4f}. "
             f"{b['n_negatives']:,} negatives: the smallest resolvable FPR is {b['min_fpr']:.2g}"
             + (", above a: below it s is the sensitivity at FPR 0." if b["a_below_resolution"]
                else "."))
+
+
+def unit_phrase(summary: dict) -> str:
+    """The bootstrap unit as Table 3's note names it, with the number of units where known."""
+    unit, n = summary["unit"], summary.get("n_units")
+    if unit == "sample":
+        return "by sample, class-stratified as the paper"
+    count = f"{n} {unit}s, " if n else ""
+    return f"by {unit}: {count}each drawn with all its positives and negatives"
 
 
 def _roc_table(res: dict) -> pd.DataFrame:
@@ -70,14 +81,17 @@ def _roc_table(res: dict) -> pd.DataFrame:
 
 def evaluate_study(design, samples_parquet, folds_tsv, predictions: dict, baselines: dict,
                    out: dict, *, a: float, b: float, n_boot: int, unit: str, seed: int,
-                   workers: int = 1, log=print) -> dict:
+                   workers: int = 1, unannotated_tsv=None, exclusion_radius: float = 0.0,
+                   log=print) -> dict:
     """Evaluate every model of ``design`` (a ``mcdetect.design.StudyDesign``) and write ``out``'s
     files: per_model, gains, per_fold (TSV), table3_csv, table3_md, summary (JSON), roc (TSV) and
-    fig3 (PNG). Returns the bootstrap summary."""
+    fig3 (PNG); where the unannotated MCs are known (``unannotated_tsv``: image_id, x, y), also
+    faint (TSV: S with and without the negatives within ``exclusion_radius`` of them,
+    ``mcdetect.evaluation.faint``). Returns the bootstrap summary."""
     from mcdetect.evaluation.figures import average_roc_figure
 
-    samples = read_samples(samples_parquet, folds_tsv)
-    pooled = _model_scores(samples, predictions, baselines)
+    samples = read_samples(samples_parquet, folds_tsv, columns=["x", "y"])
+    pooled = model_scores(samples, predictions, baselines)
     labels = samples["label"].to_numpy()
     units = None if unit == "sample" else samples[f"{unit}_id"].to_numpy()
     res = paired_bootstrap(pooled, labels, units, n_boot=n_boot, seed=seed, a=a, b=b,
@@ -93,10 +107,22 @@ def evaluate_study(design, samples_parquet, folds_tsv, predictions: dict, baseli
     per_fold.to_csv(out["per_fold"], sep="\t", index=False, float_format="%.4f")
     t3 = table3(res, design)
     t3.to_csv(out["table3_csv"], index=False)
-    summary = {"unit": unit, "n_boot": n_boot, "seed": seed, "a": a, "b": b,
+    summary = {"unit": unit, "n_units": None if units is None else int(len(np.unique(units))),
+               "n_patients": int(samples["patient_id"].nunique()),
+               "n_boot": n_boot, "seed": seed, "a": a, "b": b,
                **resolution(int((labels == 0).sum()), a),
                "positives": int((labels == 1).sum()), "fallbacks": res["fallbacks"],
                "individual_negatives": res["top"]}
+    if unannotated_tsv:
+        from mcdetect.evaluation.faint import faint_negatives, flag_near
+
+        flagged = flag_near(samples, pd.read_csv(unannotated_tsv, sep="\t"), exclusion_radius)
+        faint = faint_negatives(design, pooled, labels, flagged, a=a, b=b)
+        faint.to_csv(out["faint"], sep="\t", index=False, float_format="%.4f")
+        summary["negatives_on_unannotated_mcs"] = int(flagged.sum())
+        log(f"{int(flagged.sum())} of {int((labels == 0).sum())} negatives lie within "
+            f"{exclusion_radius:g} px of an unannotated MC; S without them:\n"
+            f"{faint.to_string(index=False)}")
     note = table3_note(summary, design.m)
     Path(out["table3_md"]).write_text(
         "# Table 3 (replica)\n\n" + t3.to_markdown(index=False, floatfmt=".4g") + "\n\n"

@@ -14,7 +14,7 @@ import pandas as pd
 
 from mcdetect.evaluation.bootstrap import paired_bootstrap, paired_p_value
 from mcdetect.evaluation.metrics import resolution
-from mcdetect.evaluation.study import read_samples
+from mcdetect.evaluation.study import read_samples, unit_phrase
 from mcdetect.evaluation.tables import pool_scores
 
 __all__ = ["evaluate_sweep", "sweep_table", "sweep_figure", "SWEEP_NOTE"]
@@ -23,8 +23,8 @@ SWEEP_NOTE = (
     "Beyond the paper: each setting of the swept variant's parameters was preprocessed anew and "
     "learnt by each net (every fold, the study's sample table and training protocol); S in percent "
     "over FPR [{a:g}, {b:g}], all folds pooled; gain = S(setting) - S({reference}) in percentage "
-    "points on the same samples, with its 95% CI from {n_boot} paired bootstrap resamples by "
-    "{unit} (seed {seed}); two-sided p, significant (*) if p < {alpha:.4f} (Bonferroni, m = {m}: "
+    "points on the same samples, with its 95% CI from {n_boot} paired bootstrap resamples "
+    "({unit}; seed {seed}); two-sided p, significant (*) if p < {alpha:.4f} (Bonferroni, m = {m}: "
     "settings x nets).")
 
 
@@ -117,7 +117,9 @@ def evaluate_sweep(settings: pd.DataFrame, predictions: dict, reference: dict, s
                "archs": archs, "m": m, "unit": unit, "n_boot": n_boot, "seed": seed, "a": a,
                "b": b, **resolution(int((labels == 0).sum()), a),
                "positives": int((labels == 1).sum())}
-    note = SWEEP_NOTE.format(a=a, b=b, reference=reference_variant, n_boot=n_boot, unit=unit,
+    summary["n_units"] = None if units is None else int(len(np.unique(units)))
+    note = SWEEP_NOTE.format(a=a, b=b, reference=reference_variant, n_boot=n_boot,
+                             unit=unit_phrase(summary),
                              seed=seed, alpha=0.05 / m, m=m)
     shown = table.copy()
     shown["significant"] = np.where(shown["significant"], "*", "")

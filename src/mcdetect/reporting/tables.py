@@ -11,11 +11,14 @@ import pandas as pd
 __all__ = ["PAPER", "dataset_table", "scale_table", "table3_with_paper", "write_html",
            "training_summary", "summary_markdown", "read_json",
            "detectors_table", "gains_table", "per_fold_table", "convergence_table", "findings",
-           "PLATEAU_POINTS"]
+           "PLATEAU_POINTS", "LAST_EPOCHS"]
 
-# A training has reached a plateau when its validation S changed by at most this many percentage
-# points over its last two epochs.
+# How far the validation S of a training moved over its last two epochs, against this many
+# percentage points. At the schedule's smallest learning rates almost any training stays within it,
+# so it describes the end of a training and does not show convergence (the doubled-budget benchmark
+# of the default study, benchmarks/convergence.py, does).
 PLATEAU_POINTS = 1.0
+LAST_EPOCHS = f"last two epochs within {PLATEAU_POINTS:g} point"
 
 # Bria et al., Sect. 2 and 5, and Table 3 (S in percent; every difference p < 0.001).
 PAPER = {
@@ -126,7 +129,9 @@ def scale_table(dataset: pd.DataFrame, training: pd.DataFrame, bootstrap: dict,
                      STANDARDISATION[mode]))
     rows += [
         ("bootstrap resamples", PAPER["n_boot"], int(bootstrap["n_boot"])),
-        ("bootstrap unit", PAPER["unit"], bootstrap["unit"]),
+        ("bootstrap unit", PAPER["unit"], bootstrap["unit"] + (
+            f" ({bootstrap['n_units']} {bootstrap['unit']}s)" if bootstrap.get("n_units")
+            else "")),
         ("smallest resolvable FPR (1 / negatives)", f"{1 / PAPER['negatives']:.2g}",
          f"{bootstrap['min_fpr']:.2g}"),
     ]
@@ -169,13 +174,38 @@ th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}
 td:first-child,th:first-child{text-align:left}p{max-width:60em}"""
 
 
-def write_html(path, title: str, table: pd.DataFrame, note: str = "") -> None:
-    """One table as a self-contained HTML page (for the Snakemake report)."""
-    body = table.to_html(index=False, border=0, escape=True)
+def write_html(path, title: str, table: pd.DataFrame, note: str = "", sections=()) -> None:
+    """One table as a self-contained HTML page (for the Snakemake report), and further
+    ``sections`` ((title, table, note), ...) below it."""
+    def section(level, heading, t, text):
+        return (f"<h{level}>{heading}</h{level}>" + t.to_html(index=False, border=0, escape=True)
+                + (f"<p>{text}</p>" if text else ""))
+
     Path(path).write_text(
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
-        f"<style>{_CSS}</style></head><body><h2>{title}</h2>{body}"
-        + (f"<p>{note}</p>" if note else "") + "</body></html>\n")
+        f"<style>{_CSS}</style></head><body>" + section(2, title, table, note)
+        + "".join(section(3, *s) for s in sections) + "</body></html>\n")
+
+
+REALISM_TITLE = "Annotated MCs beside INbreast's"
+REALISM_NOTE = (
+    "Per image with annotated MCs: their count, size and spacing in this dataset and in INbreast "
+    "(statistics of a sample of 68 of its 343 annotation files, every 5th; sizes of the outlined "
+    "calcifications, which include coarse ones, 61% of its MCs are points without a size; "
+    "mcdetect.data.realism). The synthetic phantom plants MCs in clusters and alone with sizes "
+    "drawn from synthetic.diameter_mm; where its counts, sizes or spacing differ from INbreast's, "
+    "the patch comparison weighs the variants on a different mix of MCs than a real screening "
+    "set would, and the detection FROC (clusters especially) depends on the spacing.")
+
+
+FAINT_TITLE = "Negatives on unannotated MCs: S with and without them"
+FAINT_NOTE = (
+    "A sensitivity analysis where the truth is known (the synthetic dataset): negatives are drawn "
+    "away from the annotated MCs only, as on real data, so some lie within the exclusion radius "
+    "of a planted MC that the reader model left unannotated (too faint), and a net that finds it "
+    "scores a false positive. S in percent on the same held-out samples with every negative (as "
+    "in Table 3) and with those negatives removed, and the design's differences both ways "
+    "(point estimates). The study keeps them, as real data would have them.")
 
 
 def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFrame,
@@ -185,6 +215,8 @@ def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFram
                      convergence: pd.DataFrame | None = None,
                      froc: tuple[pd.DataFrame, pd.DataFrame, str] | None = None,
                      sweep: tuple[str, pd.DataFrame, str] | None = None,
+                     realism: tuple[pd.DataFrame, str] | None = None,
+                     faint: tuple[pd.DataFrame, str] | None = None,
                      text: str = "") -> str:
     """The study in one Markdown page: what it shows, what ran, at what scale, Table 3 and
     beside it whole-image detection (``froc``: its table, comparisons and note), the detectors
@@ -214,11 +246,15 @@ def summary_markdown(dataset: pd.DataFrame, scale: pd.DataFrame, t3: pd.DataFram
         "# Study summary",
         *(["## What this run shows\n\n" + text] if text else []),
         "## Dataset per fold\n\n" + dataset.to_markdown(index=False),
+        *([f"## {REALISM_TITLE}\n\n" + realism[0].to_markdown(index=False) + "\n\n"
+           + realism[1]] if realism is not None else []),
         "## Scale of this run next to the paper's\n\n" + scale.to_markdown(index=False),
         "## Table 3: mean sensitivity S (%) over FPR "
         f"[{bootstrap['a']:g}, {bootstrap['b']:g}], this run next to the paper\n\n"
         + t3.to_markdown(index=False) + "\n\n" + table3_note
         + f" `*`: significant after Bonferroni (m = {m}).",
+        *([f"## {FAINT_TITLE}\n\n" + faint[0].to_markdown(index=False, floatfmt=".2f")
+           + "\n\n" + faint[1]] if faint is not None else []),
         *extra,
         "Figures: results/figures/ (Fig. 1 dehazing transform, Fig. 2 example, Fig. 3 average "
         "ROC, the FROC curves and the detection overlays); training curves: results/training/; "
@@ -307,8 +343,9 @@ def per_fold_table(per_fold: pd.DataFrame) -> pd.DataFrame:
 
 def convergence_table(logs: dict, tolerance: float = PLATEAU_POINTS) -> pd.DataFrame:
     """Per training {(variant, arch, fold): per-epoch log}: epochs, the validation S of the last
-    two epochs and their difference, whether that is a plateau (|difference| <= ``tolerance``
-    points), the last validation AUC and the epoch kept."""
+    two epochs and their difference, whether that stays within ``tolerance`` points (column
+    LAST_EPOCHS; a description, not a test of convergence), the last validation AUC and the epoch
+    kept."""
     rows = []
     for (variant, arch, fold), df in sorted(logs.items()):
         row = {"variant": variant, "CNN": arch, "held-out fold": fold, "epochs": len(df)}
@@ -316,11 +353,11 @@ def convergence_table(logs: dict, tolerance: float = PLATEAU_POINTS) -> pd.DataF
             a, b = float(df["val_S"].iloc[-2]), float(df["val_S"].iloc[-1])
             row.update({"val S, last two epochs": f"{a:.2f} -> {b:.2f}",
                         "change (points)": round(b - a, 2),
-                        "plateau": "yes" if abs(b - a) <= tolerance else "no",
+                        LAST_EPOCHS: "yes" if abs(b - a) <= tolerance else "no",
                         "val AUC (last)": round(float(df["val_auc"].iloc[-1]), 3)})
         else:
             row.update({"val S, last two epochs": "n/a", "change (points)": float("nan"),
-                        "plateau": "n/a (no validation data or one epoch)",
+                        LAST_EPOCHS: "n/a (no validation data or one epoch)",
                         "val AUC (last)": float("nan")})
         kept = df.loc[df["selected"] == 1, "epoch"] if "selected" in df else df["epoch"].tail(1)
         row["epoch kept"] = int(kept.iloc[0]) if len(kept) else len(df)
@@ -332,9 +369,10 @@ def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame, d
              froc_comparisons: pd.DataFrame | None = None) -> str:
     """What this run shows, in sentences computed from its own tables (no fixed claims)."""
     out = []
-    plateaus = (convergence["plateau"] == "yes").sum()
-    out.append(f"Convergence: {plateaus} of {len(convergence)} trainings reached a plateau of "
-               f"validation S (last two epochs within {PLATEAU_POINTS:g} point).")
+    within = (convergence[LAST_EPOCHS] == "yes").sum()
+    out.append(f"End of training: the validation S of {within} of {len(convergence)} trainings "
+               f"moved by at most {PLATEAU_POINTS:g} point over the last two epochs (at the "
+               "schedule's smallest learning rates: this does not show convergence).")
     if len(gains):
         beat = gains[gains["beats"]]
         out.append(f"CNNs against the best non-learned baseline of their variant: {len(beat)} of "
@@ -352,7 +390,9 @@ def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame, d
         out.append(f"{r['CNN']}-like: " + "; ".join(parts) + ".")
     if froc_comparisons is not None and len(froc_comparisons):
         key = FROC_SUMMARIES[-1]
-        c = froc_comparisons[froc_comparisons["summary"] == key]
+        c = _fp_over(froc_comparisons)
+        headline = c["fp_over"].iloc[0]
+        c = c[(c["summary"] == key) & (c["fp_over"] == headline)]
         groups = {}
         for _, r in c.iterrows():
             detector, compared, between_variants = _froc_pair(r["comparison"], design)
@@ -365,7 +405,7 @@ def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame, d
             name = detector.split(" - ")[0]
             groups.setdefault((name == "dog", name, r["level"] != "MC"), []).append(text)
         out.append("Whole-image detection, FROC area over [0, 10] false positives per image "
-                   "in points: " + "; ".join(
+                   f"(counted on {FP_LABELS[headline]}) in points: " + "; ".join(
                        f"{'first stage (DoG)' if dog else f'{det}-like'}, "
                        f"{'cluster' if cluster else 'MC'} level: " + ", ".join(parts)
                        for (dog, det, cluster), parts in sorted(groups.items())) + ".")
@@ -375,15 +415,27 @@ def findings(t3: pd.DataFrame, gains: pd.DataFrame, convergence: pd.DataFrame, d
 FROC_SUMMARIES = ("sens@1", "area[0,10]")  # the FROC table's columns (more in froc.tsv)
 
 
+def _fp_over(table: pd.DataFrame) -> pd.DataFrame:
+    """FROC tables with their counting of false positives (tables without the column count
+    over all images)."""
+    return table if "fp_over" in table else table.assign(fp_over="all")
+
+
+FP_LABELS = {"normal": "normal images", "all": "all images"}
+
+
 def froc_table(summaries: pd.DataFrame, variants) -> pd.DataFrame:
-    """Whole-image detection beside Table 3: per level (MC, cluster) and detector, each variant's
-    sensitivity at 1 false positive per image and normalised FROC area over [0, 10] false
-    positives per image, in percent with 95% CIs (from the froc rule's froc.tsv)."""
+    """Whole-image detection beside Table 3: per level (MC, cluster), counting of false positives
+    (on normal images, the headline, or on all images) and detector, each variant's sensitivity
+    at 1 false positive per image and normalised FROC area over [0, 10] false positives per
+    image, in percent with 95% CIs (from the froc rule's froc.tsv)."""
     rows = []
+    summaries = _fp_over(summaries)
     table = summaries.assign(variant=summaries["method"].str.split("/").str[0],
                              detector=summaries["method"].str.split("/").str[1])
-    for (level, detector), g in table.groupby(["level", "detector"], sort=False):
-        row = {"level": level, "detector": detector}
+    for (level, fp_over, detector), g in table.groupby(["level", "fp_over", "detector"],
+                                                       sort=False):
+        row = {"level": level, "FP counted on": FP_LABELS[fp_over], "detector": detector}
         for v in variants:
             for key in FROC_SUMMARIES:
                 r = g[(g["variant"] == v) & (g["summary"] == key)]
@@ -407,13 +459,17 @@ def _froc_pair(comparison: str, design) -> tuple[str, str, bool]:
 
 
 def froc_comparisons_table(comparisons: pd.DataFrame, design) -> pd.DataFrame:
-    """The design's comparisons of whole-image detection per level and detector, and each net
-    against the first stage alone per variant: the differences of FROC_SUMMARIES in percentage
-    points with 95% CIs, p and significance."""
+    """The design's comparisons of whole-image detection per level, counting of false positives
+    and detector, and each net against the first stage alone per variant: the differences of
+    FROC_SUMMARIES in percentage points with 95% CIs, p and significance (``*``: within the
+    Bonferroni family, headline counting only)."""
     rows = []
-    for (level, comparison), g in comparisons.groupby(["level", "comparison"], sort=False):
+    comparisons = _fp_over(comparisons)
+    for (level, fp_over, comparison), g in comparisons.groupby(
+            ["level", "fp_over", "comparison"], sort=False):
         detector, compared, _ = _froc_pair(comparison, design)
-        row = {"level": level, "detector": detector, "comparison": compared}
+        row = {"level": level, "FP counted on": FP_LABELS[fp_over], "detector": detector,
+               "comparison": compared}
         for key in FROC_SUMMARIES:
             r = g[g["summary"] == key].iloc[0]
             row[f"{key} difference (95% CI)"] = (
@@ -422,6 +478,19 @@ def froc_comparisons_table(comparisons: pd.DataFrame, design) -> pd.DataFrame:
             row[f"p ({key})"] = f"{r['p']:.3g}" + ("*" if r["significant"] else "")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def froc_family(comparisons: pd.DataFrame) -> str:
+    """The significance family of the FROC comparisons, in words."""
+    comparisons = _fp_over(comparisons)
+    if not len(comparisons):
+        return ""
+    m = int(comparisons["m"].iloc[0]) if "m" in comparisons else len(comparisons)
+    headline = FP_LABELS[comparisons["fp_over"].iloc[0]]
+    return (f"Bonferroni over m = {m}: every comparison of the table at both levels, for "
+            f"{' and '.join(FROC_SUMMARIES)}, with false positives counted on {headline} "
+            "(significant if p < " + f"{0.05 / m:.2g}); the other counting's p-values are "
+            "descriptive.")
 
 
 def read_json(path) -> dict:
