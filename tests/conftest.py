@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import RATE_LIMIT, REPO, SNAKEMAKE, TINY
+from helpers import REPO, SNAKEMAKE, TINY
 from mcdetect.data.synthetic import write_dicom
 
 CLUSTER = REPO / ".ci/slurm/cluster.sh"
@@ -170,7 +170,7 @@ class _Build:
         self.before = {j["JobId"] for j in _slurm_jobs()} if on_slurm else set()
         cmd = (_slurm_command(work, cluster.node) if on_slurm else
                [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(work), "--cores",
-                "2", *RATE_LIMIT, "--configfile", str(REPO / "config.yaml"), str(TINY)])
+                "2", "--configfile", str(REPO / "config.yaml"), str(TINY)])
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)

@@ -27,11 +27,6 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # ------------------------------------------------------------------ running the workflow
 
 
-# Snakemake's scheduler re-checks waiting jobs once per timespan of its rate limit, and a process
-# waits for the last re-check before it exits: the default profile's 10 s suits the study's
-# hundreds of jobs; the tests' small runs end 2 s after their last job instead.
-RATE_LIMIT = ("--max-jobs-per-timespan", "1000/2s")
-
 
 def snakemake(workdir, *args, check=True, overlay=TINY):
     """Run the workflow in ``workdir`` with config.yaml and ``overlay`` (one path or a list of
@@ -39,7 +34,7 @@ def snakemake(workdir, *args, check=True, overlay=TINY):
     list would swallow them."""
     overlays = list(overlay) if isinstance(overlay, (list, tuple)) else [overlay]
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
-           *RATE_LIMIT, *args, "--configfile", str(REPO / "config.yaml"), *map(str, overlays)]
+           *args, "--configfile", str(REPO / "config.yaml"), *map(str, overlays)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")

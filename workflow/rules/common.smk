@@ -19,8 +19,12 @@ from mcdetect.data.layout import (
 )
 from mcdetect.design import StudyDesign, SweepDesign
 from mcdetect.ids import image_id
+from mcdetect.schedule import limit_reevaluations
 
 validate(config, schema="../schemas/config.schema.yaml")
+# At most one pending re-check of the job scheduler (a Snakemake 9 timer that otherwise multiplies
+# with every job and took half a core of the default study: mcdetect/schedule.py).
+limit_reevaluations()
 
 DATASET = config["dataset"]
 SYNTHETIC = DATASET["source"] == "synthetic"
