@@ -88,7 +88,9 @@ def test_tiny_study_nets_score_clusters_on_an_evaluation_only_release(tiny_run, 
     summaries = pd.read_csv(d / "froc.tsv", sep="\t")
     methods = {f"{v}/{m}" for v in ("raw", "clahe", "dehaze") for m in ("vgg", "dog")}
     assert set(summaries["method"]) == methods and set(summaries["level"]) == {"cluster"}
-    recall = summaries[summaries["summary"] == "sens@all"].set_index("method")["value"]
+    assert list(dict.fromkeys(summaries["fp_over"])) == ["normal", "all"]  # mdb002, mdb004: NORM
+    recall = summaries[(summaries["summary"] == "sens@all")
+                       & (summaries["fp_over"] == "all")].set_index("method")["value"]
     assert recall["raw/dog"] == 0.5  # the specks' cluster; mdb003's circle holds nothing
     assert summaries["value"].between(0, 1000).all()
     comparisons = pd.read_csv(d / "froc_comparisons.tsv", sep="\t")

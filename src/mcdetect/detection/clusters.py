@@ -183,7 +183,10 @@ class ClusterFroc:
         index = {image_id: i for i, image_id in enumerate(images["image_id"])}
         self.n_truth = images["image_id"].map(truth.groupby("image_id").size()).fillna(0)
         self.n_truth = self.n_truth.to_numpy(np.float64)
-        self.normal = self.n_truth == 0
+        # normal images: without an annotated MC where ``images`` counts them (n_truth), else
+        # without an annotated cluster
+        self.normal = (images["n_truth"].to_numpy() == 0 if "n_truth" in images
+                       else self.n_truth == 0)
         self.tp = np.zeros((len(images), len(self.thresholds)))
         self.fp = np.zeros_like(self.tp)
         outlines = {k: g.to_dict("records") for k, g in truth.groupby("image_id")}

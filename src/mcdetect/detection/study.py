@@ -152,10 +152,11 @@ FP_OVER = {"normal": "per normal image", "all": "per image (all images)"}
 FAMILY_SUMMARIES = ("sens@1", "area[0,10]")
 
 
-def fp_modes(images: pd.DataFrame) -> list[str]:
+def fp_modes(levels: dict) -> list[str]:
     """How false positives are counted: on normal images first (the headline) where the images
-    include any, then on all images."""
-    return (["normal"] if (images["n_truth"] == 0).any() else []) + ["all"]
+    include any (each method's ``normal``), then on all images."""
+    normal = any(data.normal.any() for methods in levels.values() for data in methods.values())
+    return (["normal"] if normal else []) + ["all"]
 
 
 def _comparisons(design, methods: dict) -> list[tuple[str, str]]:
@@ -180,7 +181,7 @@ def froc_tables(design, levels: dict, images: pd.DataFrame, *, units, n_boot: in
     ``m``); the other count's p-values are descriptive (``significant`` false)."""
     from mcdetect.detection.froc import froc_bootstrap
 
-    modes = fp_modes(images)
+    modes = fp_modes(levels)
     pairs = {level: _comparisons(design, methods) for level, methods in levels.items()}
     m = max(1, sum(len(c) for c in pairs.values()) * len(FAMILY_SUMMARIES))
     smallest_p = 2 / (n_boot + 1)
