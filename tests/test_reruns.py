@@ -172,12 +172,17 @@ def test_swapping_two_values_of_a_section_is_seen(tiny_run, tmp_path):
     assert "samples" in rules(planned(tiny_run, overlay(tmp_path, {"patches": swapped})))
 
 
+TRIGGERS = ("--rerun-triggers", "mtime", "params", "code", "software-env")
+
+
 def test_adding_a_mammogram_preprocesses_only_that_image(tiny_run, tmp_path, image_ids):
     """A generic DICOM folder with one new file: only that file is preprocessed.
 
     The copy reads its synthetic files as a generic source (same folder, same relative paths, so
     the same image ids and inputs: nothing to do), then one new mammogram and its MC centres are
-    added to the folder and the CSV."""
+    added to the folder and the CSV. Only the synthetic source knows its unannotated MCs (an input
+    of the manifest and the evaluation there), so the plans leave out Snakemake's trigger for a
+    changed set of inputs and keep the others (modification times, params, code, environment)."""
     from mcdetect.data.synthetic import SyntheticConfig, generate_image, write_dicom
 
     work = copy_run(tiny_run, tmp_path / "work")
@@ -185,7 +190,7 @@ def test_adding_a_mammogram_preprocesses_only_that_image(tiny_run, tmp_path, ima
         "source": "generic", "dicom_dir": "data/synthetic/dicom",
         "annotations": "data/synthetic/mcs.csv",
     }}, name="generic.yaml")
-    jobs = planned(work, generic)
+    jobs = planned(work, generic, extra=TRIGGERS)
     assert not jobs, show(jobs)
 
     new = "synth_0099.dcm"  # the tiny study has synth_0000 ... synth_0007
@@ -201,7 +206,7 @@ def test_adding_a_mammogram_preprocesses_only_that_image(tiny_run, tmp_path, ima
 
     # validate is a checkpoint: until it has run, the jobs behind it (the preprocessing of the
     # valid images) are unknown to a dry run, so that only plans the dataset stage ...
-    jobs = planned(work, generic)
+    jobs = planned(work, generic, extra=TRIGGERS)
     assert {"validate", "manifest", "folds"} <= rules(jobs)
     assert not rules(jobs) & (PREPROCESS_RULES | {"synthesize"})
     # ... so run the checkpoint (a few seconds) and dry-run the rest.
@@ -211,7 +216,7 @@ def test_adding_a_mammogram_preprocesses_only_that_image(tiny_run, tmp_path, ima
     new_id = sources.set_index("source").loc[new, "image_id"]
     assert (validation["status"] == "ok").all() and new_id not in image_ids
 
-    jobs = planned(work, generic)
+    jobs = planned(work, generic, extra=TRIGGERS)
     assert wildcard_set(jobs, "preprocess_raw", "image") == {new_id}
     assert wildcard_set(jobs, "preprocess", "variant", "image") == {
         (v, new_id) for v in VARIANTS if v != "raw"
